@@ -1,0 +1,39 @@
+"""The project's error hierarchy: every failure a user can cause is a RagError with a message that says what to do."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class for errors a user can act on (the CLI prints them without a traceback)."""
+
+
+class ConfigError(RagError, ValueError):
+    """A setting has a value outside the valid ones."""
+
+
+class CorpusError(RagError):
+    """The corpus folder is missing or holds no usable article."""
+
+
+class ModelError(RagError):
+    """The embedding model could not be materialized or loaded."""
+
+
+class IndexNotFoundError(RagError):
+    """No index exists where one was expected."""
+
+
+class IndexMismatchError(RagError):
+    """The saved index was built with settings that differ from the current ones."""
+
+
+class QuestionError(RagError, ValueError):
+    """The question is empty, whitespace only or too long."""
+
+
+class BackendError(RagError):
+    """An answer backend failed (network error, bad reply, missing model)."""
+
+
+class GoldFileError(RagError, ValueError):
+    """A gold Q&A file is malformed; the message names the line and the field."""

@@ -1,0 +1,168 @@
+"""The small dataclasses that flow between pipeline stages.
+
+load -> Document; chunk -> Chunk; retrieve -> Hit; answer -> Citation, Answer.
+Offsets are character offsets into ``Document.text``, the article exactly as read
+(BOM removed, nothing else touched), so ``doc.text[c.start:c.end] == c.text``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article, kept verbatim for display and quoting.
+
+    Attributes:
+        doc_id: The file name, e.g. ``"000_b9d1a76c4536362b.txt"``.
+        title: The first non-empty line, stripped.
+        text: The original text (BOM removed, line endings kept).
+        sha256: Hex digest of ``text`` encoded as UTF-8; changes when the article does.
+    """
+
+    doc_id: str
+    title: str
+    text: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences from one document.
+
+    Attributes:
+        chunk_id: ``"{doc_id}#{ordinal}"``.
+        doc_id: The document it comes from.
+        ordinal: 0-based position among the document's chunks.
+        text: ``document.text[start:end]``, verbatim.
+        start: Character offset of the first sentence in the document.
+        end: Character offset just past the last sentence.
+        sentences: ``(start, end)`` document offsets of each sentence in the chunk.
+        title: The document's title (carried so a chunk can be shown on its own).
+    """
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    sentences: tuple[tuple[int, int], ...]
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sentences"] = [list(s) for s in self.sentences]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Chunk:
+        return cls(**{**d, "sentences": tuple(tuple(s) for s in d["sentences"])})
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk with its fused score and where each retriever ranked it.
+
+    Attributes:
+        chunk: The passage.
+        score: Reciprocal-rank-fusion score (higher is better).
+        dense_score: Cosine similarity to the question, or None if FAISS did not return it.
+        bm25_score: BM25 score, or None if BM25 did not return it.
+        dense_rank: 1-based rank in the dense list, or None.
+        bm25_rank: 1-based rank in the BM25 list, or None.
+        duplicates: Near-duplicate passages (often other outlets reporting the same fact)
+            folded into this hit; kept so an answer can cite each corroborating article.
+    """
+
+    chunk: Chunk
+    score: float
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    duplicates: list[Chunk] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk": self.chunk.to_dict(),
+            "score": self.score,
+            "dense_score": self.dense_score,
+            "bm25_score": self.bm25_score,
+            "dense_rank": self.dense_rank,
+            "bm25_rank": self.bm25_rank,
+            "duplicates": [c.chunk_id for c in self.duplicates],
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """An exact quote from an article: ``document.text[start:end] == quote``.
+
+    Attributes:
+        n: The 1-based marker number used in the answer text as ``[n]``.
+        doc_id: The article's id.
+        title: The article's title.
+        quote: The verbatim quoted span.
+        start: Character offset of the quote in the article.
+        end: Character offset just past the quote.
+        score: How strongly the quote was judged to answer the question.
+        chunk_id: The passage the quote was taken from.
+    """
+
+    n: int
+    doc_id: str
+    title: str
+    quote: str
+    start: int
+    end: int
+    score: float
+    chunk_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """What the pipeline returns for one question.
+
+    Attributes:
+        question: The question as asked.
+        language: ``"ar"`` or ``"en"``, from the question's script.
+        text: The answer shown to the user, with ``[n]`` markers.
+        abstained: True when the articles do not answer the question.
+        citations: The quotes the answer rests on (on abstention: the closest passages' best sentences).
+        passages: The retrieved passages, best first.
+        timings: Milliseconds per stage (``embed``, ``retrieve``, ``answer``, ``total``...).
+        backend: Name of the backend that produced ``text``.
+        retrieval_query: The text actually used for retrieval (differs on follow-ups).
+        dropped_quotes: Quotes a generative backend produced that were not found in the cited passage.
+    """
+
+    question: str
+    language: str
+    text: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Hit] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    backend: str = "extractive"
+    retrieval_query: str = ""
+    dropped_quotes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "language": self.language,
+            "text": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [h.to_dict() for h in self.passages],
+            "timings": self.timings,
+            "backend": self.backend,
+            "retrieval_query": self.retrieval_query,
+            "dropped_quotes": self.dropped_quotes,
+        }
