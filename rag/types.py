@@ -166,3 +166,14 @@ class Answer:
             "retrieval_query": self.retrieval_query,
             "dropped_quotes": self.dropped_quotes,
         }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A corpus file that was not ingested, and why."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
