@@ -1,0 +1,214 @@
+"""The gold Q&A set: load a JSON Lines file, validate every line, check evidence against the articles.
+
+One object per line with exactly the fields ``id, lang, question, answers, sources, evidence``
+and, for a follow-up question, an optional ``follows`` naming an earlier id. Everything is
+validated before anything is returned; the first problem raises ``GoldFileError`` with the file
+name, the line number and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.errors import GoldFileError
+
+REQUIRED_FIELDS = ("id", "lang", "question", "answers", "sources", "evidence")
+OPTIONAL_FIELDS = ("follows",)
+LANGUAGES = ("ar", "en")
+_LIST_FIELDS = ("answers", "sources", "evidence")
+
+
+@dataclass(frozen=True)
+class GoldItem:
+    """One gold question.
+
+    Attributes:
+        id: Unique within the file, e.g. ``"ar-001"``.
+        lang: ``"ar"`` or ``"en"``.
+        question: The question as a user would ask it.
+        answers: Acceptable short answers (aliases); empty when the articles do not answer it.
+        sources: Document ids (file names) of every article that answers it.
+        evidence: Verbatim spans of those articles that contain the answer.
+        follows: The id of the question this one leans on (a follow-up), else None.
+    """
+
+    id: str
+    lang: str
+    question: str
+    answers: tuple[str, ...]
+    sources: tuple[str, ...]
+    evidence: tuple[str, ...]
+    follows: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        """Whether the articles answer the question."""
+        return bool(self.answers)
+
+
+def load_gold(path: Path) -> list[GoldItem]:
+    """Read and validate a gold JSON Lines file; blank lines are skipped.
+
+    Example: ``load_gold(Path("seeds/gold_qa.jsonl"))[0].id == "ar-001"``
+
+    Args:
+        path: The ``.jsonl`` file.
+
+    Returns:
+        The items in file order.
+
+    Raises:
+        GoldFileError: The file is missing, not UTF-8, or a line is malformed; the message
+            names the file, the line number and the field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as e:
+        raise GoldFileError(f"{path}: gold file not found; pass the path of a .jsonl gold file") from e
+    except UnicodeDecodeError as e:
+        raise GoldFileError(f"{path.name}: not valid UTF-8 at byte {e.start}; save the file as UTF-8") from e
+    except OSError as e:
+        raise GoldFileError(f"{path}: cannot read gold file ({e.strerror})") from e
+
+    items: list[GoldItem] = []
+    seen: set[str] = set()
+    # Split on "\n" only: str.splitlines would also break on U+2028, which JSON allows inside strings.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        item = _parse_line(line, f"{path.name} line {number}", seen)
+        seen.add(item.id)
+        items.append(item)
+    return items
+
+
+def check_evidence(items: Iterable[GoldItem], documents: Mapping[str, str]) -> list[str]:
+    """List evidence problems: unknown source ids and evidence found verbatim in none of its sources.
+
+    Example: ``check_evidence(items, {"a.txt": text}) == []`` when every quote is in ``text``.
+
+    Args:
+        items: Gold items, e.g. from ``load_gold``.
+        documents: Document id -> the article text as read (BOM removed, nothing else touched).
+
+    Returns:
+        One human-readable line per problem; empty when all is well.
+    """
+    problems: list[str] = []
+    for item in items:
+        known = [doc_id for doc_id in item.sources if doc_id in documents]
+        for doc_id in item.sources:
+            if doc_id not in documents:
+                problems.append(f'{item.id}: unknown source "{doc_id}"')
+        for quote in item.evidence:
+            if not any(quote in documents[doc_id] for doc_id in known):
+                where = ", ".join(item.sources) or "no source"
+                problems.append(f'{item.id}: evidence "{quote}" does not occur verbatim in {where}')
+    return problems
+
+
+def _parse_line(line: str, where: str, seen: set[str]) -> GoldItem:
+    """Turn one JSON line into a GoldItem, or raise GoldFileError naming ``where`` and the field."""
+    try:
+        obj = json.loads(line, object_pairs_hook=_reject_duplicate_keys)
+    except _DuplicateKeyError as e:
+        raise GoldFileError(f'{where}: field "{e.key}" appears twice') from e
+    except json.JSONDecodeError as e:
+        raise GoldFileError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from e
+    if not isinstance(obj, dict):
+        raise GoldFileError(f"{where}: expected a JSON object, got {_json_type(obj)}")
+
+    for name in REQUIRED_FIELDS:
+        if name not in obj:
+            raise GoldFileError(f'{where}: missing field "{name}"')
+    for name in obj:
+        if name not in REQUIRED_FIELDS and name not in OPTIONAL_FIELDS:
+            allowed = ", ".join(REQUIRED_FIELDS + OPTIONAL_FIELDS)
+            raise GoldFileError(f'{where}: unknown field "{name}" (allowed: {allowed})')
+
+    item_id = _non_empty_string(obj, "id", where)
+    if item_id in seen:
+        raise GoldFileError(f'{where}: field "id" repeats the earlier id "{item_id}"')
+    lang = obj["lang"]
+    if lang not in LANGUAGES:
+        got = json.dumps(lang, ensure_ascii=False)
+        raise GoldFileError(f'{where}: field "lang" must be "ar" or "en", got {got}')
+    question = _non_empty_string(obj, "question", where)
+    answers, sources, evidence = (_string_list(obj, name, where) for name in _LIST_FIELDS)
+
+    if bool(answers) != bool(sources):
+        raise GoldFileError(
+            f'{where}: field "sources" must be empty exactly when "answers" is empty '
+            f"(got {len(answers)} answers, {len(sources)} sources)"
+        )
+    if bool(answers) != bool(evidence):
+        raise GoldFileError(
+            f'{where}: field "evidence" must be empty exactly when "answers" is empty '
+            f"(got {len(answers)} answers, {len(evidence)} evidence strings)"
+        )
+
+    follows = obj.get("follows")
+    if follows is not None:
+        follows = _non_empty_string(obj, "follows", where)
+        if follows not in seen:
+            raise GoldFileError(f'{where}: field "follows" must name an earlier id, got "{follows}"')
+    return GoldItem(item_id, lang, question, answers, sources, evidence, follows)
+
+
+def _non_empty_string(obj: dict[str, Any], name: str, where: str) -> str:
+    value = obj[name]
+    if not isinstance(value, str):
+        raise GoldFileError(f'{where}: field "{name}" must be a string, got {_json_type(value)}')
+    if not value.strip():
+        raise GoldFileError(f'{where}: field "{name}" must not be empty')
+    return value
+
+
+def _string_list(obj: dict[str, Any], name: str, where: str) -> tuple[str, ...]:
+    value = obj[name]
+    if not isinstance(value, list):
+        raise GoldFileError(f'{where}: field "{name}" must be a list of strings, got {_json_type(value)}')
+    for position, element in enumerate(value):
+        if not isinstance(element, str):
+            raise GoldFileError(
+                f'{where}: field "{name}" item {position} must be a string, got {_json_type(element)}'
+            )
+        if not element.strip():
+            raise GoldFileError(f'{where}: field "{name}" item {position} must not be empty')
+    return tuple(value)
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's default silently keeps the last of two equal keys; a gold file should not."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKeyError(key)
+        obj[key] = value
+    return obj
