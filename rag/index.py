@@ -122,6 +122,8 @@ class Index:
         store: FaissStore,
         bm25: BM25Index,
         manifest: dict[str, Any],
+        sentence_vectors: np.ndarray,
+        sentence_rows: list[list[int]],
     ) -> None:
         self.documents = documents
         self.chunks = chunks
@@ -129,6 +131,9 @@ class Index:
         self.store = store
         self.bm25 = bm25
         self.manifest = manifest
+        # Each chunk sentence's embedding (row of sentence_vectors), for picking the quote.
+        self.sentence_vectors = sentence_vectors
+        self.sentence_rows = sentence_rows
 
     @property
     def dim(self) -> int:
@@ -149,6 +154,8 @@ class Index:
                 for chunk in self.chunks:
                     f.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
             np.save(tmp / "vectors.npy", self.vectors)
+            np.save(tmp / "sentence_vectors.npy", self.sentence_vectors)
+            (tmp / "sentence_rows.json").write_text(json.dumps(self.sentence_rows))
             self.store.save(tmp / "faiss.index")
             (tmp / "bm25").mkdir()
             self.bm25.save(tmp / "bm25")
@@ -194,6 +201,8 @@ class Index:
             with open(build / "chunks.jsonl", encoding="utf-8") as f:
                 chunks = [Chunk.from_dict(json.loads(line)) for line in f]
             vectors = np.load(build / "vectors.npy")
+            sentence_vectors = np.load(build / "sentence_vectors.npy")
+            sentence_rows = json.loads((build / "sentence_rows.json").read_text())
             store = FaissStore.load(build / "faiss.index", manifest["ann"]["kind"])
             bm25 = BM25Index.load(build / "bm25")
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
@@ -201,12 +210,12 @@ class Index:
                 f"the index in {folder} is damaged ({type(e).__name__}: {e}); "
                 f"rebuild it with: rag index --rebuild --index-dir {folder}"
             ) from e
-        if not (len(chunks) == len(vectors) == store.size == bm25.size):
+        if not (len(chunks) == len(vectors) == store.size == bm25.size == len(sentence_rows)):
             raise IndexMismatchError(
                 f"the index in {folder} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors, "
                 f"{store.size} in FAISS, {bm25.size} in BM25); rebuild it with: rag index --rebuild"
             )
-        return cls(documents, chunks, vectors, store, bm25, manifest)
+        return cls(documents, chunks, vectors, store, bm25, manifest, sentence_vectors, sentence_rows)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -296,49 +305,37 @@ def build_index(
             )
 
     # Reuse chunks and vectors of unchanged documents from a compatible previous index.
-    reuse: dict[str, tuple[list[Chunk], np.ndarray]] = {}
+    reuse: dict[str, _DocPart] = {}
     if previous is not None and not reasons:
         old = Index.load(settings.index_dir)
-        rows: dict[str, list[int]] = {}
-        for i, c in enumerate(old.chunks):
-            rows.setdefault(c.doc_id, []).append(i)
-        for doc_id, idx in rows.items():
+        for doc_id, part in _split_by_document(old).items():
             if doc_hashes.get(doc_id) == old.documents[doc_id].sha256:
-                reuse[doc_id] = ([old.chunks[i] for i in idx], old.vectors[idx])
+                reuse[doc_id] = part
     elif reasons and previous is not None:
         log.warning("rebuilding the whole index: %s", "; ".join(reasons))
 
-    model = embedder() if callable(embedder) and not hasattr(embedder, "embed_passages") else embedder
     fresh_docs = [d for d in documents if d.doc_id not in reuse]
-    if fresh_docs and model is None:
-        from rag.embed import SentenceTransformerEmbedder
+    model = None
+    if fresh_docs:
+        model = embedder() if callable(embedder) and not hasattr(embedder, "embed_passages") else embedder
+        if model is None:
+            from rag.embed import SentenceTransformerEmbedder
 
-        model = SentenceTransformerEmbedder(settings)
+            model = SentenceTransformerEmbedder(settings)
+        fresh = _embed_documents(fresh_docs, model, settings, progress)
+        reuse.update(fresh)
+    embedded = sum(len(reuse[d.doc_id].chunks) for d in fresh_docs)
 
-    fresh_chunks: list[Chunk] = []
-    for doc in fresh_docs:
-        assert model is not None
-        fresh_chunks.extend(
-            chunk_document(doc, model.count_tokens, settings.chunk_tokens, settings.chunk_overlap,
-                           settings.heading_max_chars)
-        )
-    fresh_vectors = model.embed_passages([c.text for c in fresh_chunks], progress=progress) if model else None
-
-    chunks: list[Chunk] = []
-    parts: list[np.ndarray] = []
-    cursor = 0
-    for doc in documents:
-        if doc.doc_id in reuse:
-            doc_chunks, vecs = reuse[doc.doc_id]
-        else:
-            doc_chunks = [c for c in fresh_chunks if c.doc_id == doc.doc_id]
-            assert fresh_vectors is not None
-            vecs = fresh_vectors[cursor : cursor + len(doc_chunks)]
-            cursor += len(doc_chunks)
-        chunks.extend(doc_chunks)
-        parts.append(vecs)
     dim = model.dim if model is not None else int(previous["dim"]) if previous else 0
-    vectors = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, dim), np.float32)
+    parts = [reuse[d.doc_id] for d in documents]
+    chunks = [c for p in parts for c in p.chunks]
+    vectors = _stack([p.vectors for p in parts], dim)
+    sentence_vectors = _stack([p.sentence_vectors for p in parts], dim)
+    sentence_rows: list[list[int]] = []
+    offset = 0
+    for p in parts:
+        sentence_rows.extend([[offset + r for r in rows] for rows in p.sentence_rows])
+        offset += len(p.sentence_vectors)
 
     store = FaissStore.build(
         vectors, settings.ann, hnsw_m=settings.hnsw_m, hnsw_ef_search=settings.hnsw_ef_search,
@@ -353,8 +350,69 @@ def build_index(
         "libraries": _library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    Index({d.doc_id: d for d in documents}, chunks, vectors, store, bm25, manifest).save(settings.index_dir)
+    Index(
+        {d.doc_id: d for d in documents}, chunks, vectors, store, bm25, manifest, sentence_vectors, sentence_rows
+    ).save(settings.index_dir)
     return BuildReport(
-        len(documents), len(chunks), len(fresh_chunks), len(chunks) - len(fresh_chunks), skipped,
+        len(documents), len(chunks), embedded, len(chunks) - embedded, skipped,
         time.perf_counter() - t0, settings.model, dim, reasons,
     )
+
+
+@dataclass
+class _DocPart:
+    """One document's share of the index; sentence rows are local to ``sentence_vectors``."""
+
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    sentence_rows: list[list[int]]
+
+
+def _stack(arrays: list[np.ndarray], dim: int) -> np.ndarray:
+    arrays = [a for a in arrays if len(a)]
+    return np.concatenate(arrays).astype(np.float32) if arrays else np.zeros((0, dim), np.float32)
+
+
+def _split_by_document(index: Index) -> dict[str, _DocPart]:
+    parts: dict[str, _DocPart] = {}
+    by_doc: dict[str, list[int]] = {}
+    for row, chunk in enumerate(index.chunks):
+        by_doc.setdefault(chunk.doc_id, []).append(row)
+    for doc_id, rows in by_doc.items():
+        used = sorted({r for row in rows for r in index.sentence_rows[row]})
+        local = {r: i for i, r in enumerate(used)}
+        parts[doc_id] = _DocPart(
+            [index.chunks[r] for r in rows],
+            index.vectors[rows],
+            index.sentence_vectors[used] if used else np.zeros((0, index.dim), np.float32),
+            [[local[r] for r in index.sentence_rows[row]] for row in rows],
+        )
+    return parts
+
+
+def _embed_documents(
+    documents: list[Document], model: Embedder, settings: Settings, progress: bool
+) -> dict[str, _DocPart]:
+    """Chunk the documents and embed their chunks and (unique) sentences in one batch."""
+    per_doc: dict[str, tuple[list[Chunk], list[tuple[int, int]], list[list[int]]]] = {}
+    texts: list[str] = []
+    for doc in documents:
+        chunks = chunk_document(
+            doc, model.count_tokens, settings.chunk_tokens, settings.chunk_overlap, settings.heading_max_chars
+        )
+        spans = sorted({s for c in chunks for s in c.sentences})
+        local = {span: i for i, span in enumerate(spans)}
+        per_doc[doc.doc_id] = (chunks, spans, [[local[s] for s in c.sentences] for c in chunks])
+        texts.extend(c.text for c in chunks)
+        texts.extend(doc.text[a:b] for a, b in spans)
+    vectors = model.embed_passages(texts, progress=progress)
+    out: dict[str, _DocPart] = {}
+    cursor = 0
+    for doc_id, (chunks, spans, rows) in per_doc.items():
+        chunk_vecs = vectors[cursor : cursor + len(chunks)]
+        cursor += len(chunks)
+        sent_vecs = vectors[cursor : cursor + len(spans)]
+        cursor += len(spans)
+        out[doc_id] = _DocPart(chunks, chunk_vecs, sent_vecs, rows)
+    return out

@@ -1,0 +1,50 @@
+# Two commands for a fresh machine:
+#   make run   -> set everything up, build the index if needed, serve the chat on http://127.0.0.1:7860
+#   make test  -> set everything up (Chromium included) and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch is pinned and installed first: this version is a local CPU build here;
+# an unpinned torch would pull several GB of CUDA packages.
+TORCH ?= torch==2.13.0
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: setup setup-test run test index eval bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install "$(TORCH)"
+	$(PIP) install -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Debian's Chromium drives the browser test (a test tool's own browser download fails here).
+setup-test: setup
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
+		{ if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+		  else sudo apt-get update && sudo apt-get install -y chromium; fi; }
+
+run: setup
+	HF_HUB_OFFLINE=1 $(PY) app.py --host $(HOST) --port $(PORT)
+
+test: setup-test
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+index: setup
+	HF_HUB_OFFLINE=1 $(VENV)/bin/rag index
+
+eval: setup
+	HF_HUB_OFFLINE=1 $(VENV)/bin/rag eval --gold seeds/gold_qa.jsonl --out reports/eval
+
+bench: setup
+	HF_HUB_OFFLINE=1 $(VENV)/bin/rag bench
+
+lint: setup
+	$(VENV)/bin/ruff check rag tests app.py
+
+clean:
+	rm -rf $(VENV) index/CURRENT index/build-* reports

@@ -1,0 +1,194 @@
+"""The question-answering pipeline: validate -> (follow-up) -> embed -> retrieve -> answer.
+
+``Pipeline`` is what the CLI, the app and the evaluation all call, so they share one code path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+
+import numpy as np
+
+from rag.answer import AnswerRequest, Answerer
+from rag.answer.extractive import ExtractiveAnswerer, idf_table
+from rag.config import BACKENDS, Settings
+from rag.embed import Embedder
+from rag.errors import ConfigError, IndexNotFoundError, QuestionError
+from rag.followup import expand_follow_up
+from rag.index import Index, build_index
+from rag.lexical import analyze
+from rag.normalize import detect_language
+from rag.retrieve import Retriever
+from rag.types import Answer, Document
+
+log = logging.getLogger(__name__)
+
+
+def validate_question(question: str, max_chars: int = 2000) -> str:
+    """The question stripped, or a QuestionError saying what is wrong with it.
+
+    Example: ``validate_question("  متى؟ ") == "متى؟"``
+    """
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, got {type(question).__name__}")
+    stripped = question.strip()
+    if not stripped:
+        raise QuestionError("the question is empty: type a question about the articles")
+    if len(stripped) > max_chars:
+        raise QuestionError(
+            f"the question is too long ({len(stripped):,} characters; the limit is {max_chars:,})"
+        )
+    if "\x00" in stripped:
+        raise QuestionError("the question contains a NUL character")
+    return stripped
+
+
+class Pipeline:
+    """A loaded index, the embedding model and the answer backends, ready for questions.
+
+    Thread-safe for concurrent ``ask_stream`` calls: the model's forward pass is serialized.
+    """
+
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder) -> None:
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+        self.retriever = Retriever(index, embedder, settings)
+        self._lock = threading.Lock()
+        self._answerers: dict[str, Answerer] = {}
+        self._row_of = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+        self._idf = idf_table([set(analyze(c.text)) for c in index.chunks])
+        self._embed_cached = lru_cache(maxsize=256)(self._embed_uncached)
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return self.index.documents
+
+    @classmethod
+    def load(cls, settings: Settings, *, build_if_missing: bool = False, progress: bool = False) -> Pipeline:
+        """Load the index in ``settings.index_dir`` (building it first if asked) and the model."""
+        from rag.embed import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder(settings)
+        try:
+            index = Index.load(settings.index_dir, settings)
+        except IndexNotFoundError:
+            if not build_if_missing:
+                raise
+            log.info("no index in %s yet: building it from %s", settings.index_dir, settings.corpus_dir)
+            build_index(settings, embedder, progress=progress)
+            index = Index.load(settings.index_dir, settings)
+        return cls(settings, index, embedder)
+
+    # --- embedding ---------------------------------------------------------------------
+    def _embed_uncached(self, text: str) -> np.ndarray:
+        with self._lock:
+            return self.embedder.embed_query(text)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The query embedding, cached: a question is embedded once per pipeline."""
+        return self._embed_cached(text)
+
+    def sentence_vector(self, chunk_id: str, i: int) -> np.ndarray:
+        row = self._row_of[chunk_id]
+        return self.index.sentence_vectors[self.index.sentence_rows[row][i]]
+
+    # --- backends ----------------------------------------------------------------------
+    def answerer(self, name: str | None = None) -> Answerer:
+        """The answer backend called ``name`` (default: the configured one), built on first use."""
+        name = name or self.settings.backend
+        if name not in BACKENDS:
+            raise ConfigError(f"backend {name!r} is not one of {', '.join(BACKENDS)}")
+        if name not in self._answerers:
+            self._answerers[name] = self._make_answerer(name)
+        return self._answerers[name]
+
+    def _make_answerer(self, name: str) -> Answerer:
+        extractive = self._answerers.get("extractive") or ExtractiveAnswerer(
+            self.sentence_vector, self.embed_query, self._idf, max_quotes=self.settings.max_quotes
+        )
+        if name == "extractive":
+            return extractive
+        from rag.answer.generative import GenerativeAnswerer
+
+        return GenerativeAnswerer(self.chat_model(name), extractive, name)
+
+    @lru_cache(maxsize=4)  # noqa: B019 - one pipeline per process; the cache lives as long as it
+    def chat_model(self, name: str):
+        """The LLM behind a generative backend (``openai`` or ``transformers``)."""
+        from rag.answer.llm import OpenAIChat, TransformersChat
+
+        if name == "openai":
+            return OpenAIChat.from_settings(self.settings)
+        return TransformersChat.from_settings(self.settings)
+
+    def retrieval_query(self, question: str, history: list[tuple[str, str]], backend: str) -> str:
+        """The text to retrieve with: an LLM rewrite of a follow-up where one is configured,
+        else the question with the previous question's terms carried over."""
+        if history and backend != "extractive":
+            from rag.answer.generative import rewrite_follow_up
+            from rag.followup import is_follow_up
+
+            if is_follow_up(question):
+                return rewrite_follow_up(self.chat_model(backend), question, history)
+        return expand_follow_up(question, history)
+
+    # --- asking ------------------------------------------------------------------------
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: list[tuple[str, str]] | None = None,
+        k: int | None = None,
+        backend: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Answer ``question``: yield text deltas as they come, then the final Answer.
+
+        Raises:
+            QuestionError: before anything is yielded, for an empty or over-long question.
+        """
+        question = validate_question(question, self.settings.max_question_chars)
+        history = list(history or [])
+        backend = backend or self.settings.backend
+        answerer = self.answerer(backend)
+        return self._run(question, history, k, backend, answerer)
+
+    def _run(self, question, history, k, backend, answerer) -> Iterator[str | Answer]:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        language = detect_language(question)
+        query = self.retrieval_query(question, history, backend)
+        t = time.perf_counter()
+        qvec = self.embed_query(query)
+        timings["embed_ms"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        hits = self.retriever.retrieve(query, k or self.settings.k, query_vector=qvec)
+        timings["retrieve_ms"] = (time.perf_counter() - t) * 1000
+        request = AnswerRequest(query if query != question else question, language, hits, self.documents, history)
+        t = time.perf_counter()
+        final: Answer | None = None
+        for item in answerer.stream(request):
+            if isinstance(item, Answer):
+                final = item
+            else:
+                yield item
+        assert final is not None, f"backend {backend} produced no answer"
+        timings["answer_ms"] = (time.perf_counter() - t) * 1000
+        timings["total_ms"] = (time.perf_counter() - t0) * 1000
+        final.question = question
+        final.passages = hits
+        final.timings = {k_: round(v, 2) for k_, v in timings.items()}
+        final.retrieval_query = query
+        yield final
+
+    def ask(self, question: str, **kwargs) -> Answer:
+        """Answer ``question`` and return the final Answer (see ``ask_stream``)."""
+        final = None
+        for item in self.ask_stream(question, **kwargs):
+            final = item
+        assert isinstance(final, Answer)
+        return final

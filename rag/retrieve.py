@@ -1,0 +1,121 @@
+"""Hybrid retrieval: FAISS and BM25 candidates fused by reciprocal rank, near-duplicates folded."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from rag.config import Settings
+from rag.embed import Embedder
+from rag.index import Index
+from rag.lexical import analyze
+from rag.types import Hit
+
+log = logging.getLogger(__name__)
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> list[tuple[int, float]]:
+    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), rank from 1.
+
+    Ties keep the order in which ids were first seen.
+
+    Example: ``reciprocal_rank_fusion([[7, 3], [3]], k=1) == [(3, 1/3 + 1/2), (7, 1/2)]``
+    """
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def term_overlap(a: set[str], b: set[str]) -> float:
+    """Overlap coefficient of two term sets: shared terms / size of the smaller set.
+
+    Example: ``term_overlap({"a", "b"}, {"b", "c", "d"}) == 0.5``
+    """
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def collapse_near_duplicates(
+    hits: list[Hit], vectors: np.ndarray, rows: Sequence[int], terms: Sequence[set[str]],
+    threshold: float = 0.9, min_overlap: float = 0.6,
+) -> list[Hit]:
+    """Fold each hit into an earlier (better) one that says the same thing.
+
+    Two passages are near-duplicates when their embeddings' cosine reaches ``threshold``
+    and they share at least ``min_overlap`` of their terms (e5 gives related but distinct
+    passages high cosines, so the lexical check keeps them apart). Folded passages are kept
+    on the surviving hit's ``duplicates`` so the answer can cite every corroborating article.
+
+    Args:
+        hits: Best first.
+        vectors: The embedding of each hit, row-aligned with ``hits`` via ``rows``.
+        rows: Row of ``vectors`` for each hit.
+        terms: Analyzed term set for each hit.
+        threshold: Cosine at or above which passages may be duplicates.
+        min_overlap: Term overlap coefficient needed as well.
+    """
+    kept: list[int] = []
+    for i, hit in enumerate(hits):
+        for j in kept:
+            cos = float(vectors[rows[i]] @ vectors[rows[j]])
+            if cos >= threshold and term_overlap(terms[i], terms[j]) >= min_overlap:
+                hits[j].duplicates.append(hit.chunk)
+                break
+        else:
+            kept.append(i)
+    return [hits[i] for i in kept]
+
+
+class Retriever:
+    """Dense + BM25 retrieval over a loaded ``Index``."""
+
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self._terms: dict[int, set[str]] = {}
+
+    def _chunk_terms(self, row: int) -> set[str]:
+        if row not in self._terms:
+            self._terms[row] = set(analyze(self.index.chunks[row].text))
+        return self._terms[row]
+
+    def retrieve(self, query: str, k: int | None = None, query_vector: np.ndarray | None = None) -> list[Hit]:
+        """The ``k`` best distinct passages for ``query``, best first.
+
+        Args:
+            query: The text to search with (the question, possibly expanded for a follow-up).
+            k: Passages to return; defaults to ``settings.k``.
+            query_vector: The query's embedding, if the caller already has it.
+        """
+        k = k or self.settings.k
+        n = self.settings.candidates
+        if query_vector is None:
+            query_vector = self.embedder.embed_query(query)
+        scores, ids = self.index.store.search(query_vector[None, :], n)
+        dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        lexical = self.index.bm25.search(query, n)
+        fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]], self.settings.rrf_k)
+
+        dense_rank = {i: (r, s) for r, (i, s) in enumerate(dense, start=1)}
+        bm25_rank = {i: (r, s) for r, (i, s) in enumerate(lexical, start=1)}
+        rows = [row for row, _ in fused]
+        hits = []
+        for row, score in fused:
+            d, b = dense_rank.get(row), bm25_rank.get(row)
+            dense_score = d[1] if d else float(self.index.vectors[row] @ query_vector)
+            hits.append(Hit(
+                chunk=self.index.chunks[row], score=score,
+                dense_score=dense_score, bm25_score=b[1] if b else None,
+                dense_rank=d[0] if d else None, bm25_rank=b[0] if b else None,
+            ))
+        hits = collapse_near_duplicates(
+            hits, self.index.vectors, rows, [self._chunk_terms(r) for r in rows],
+            self.settings.dedup_threshold,
+        )
+        return hits[:k]
