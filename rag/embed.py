@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +34,10 @@ class Embedder(Protocol):
         """One L2-normalized float32 vector."""
         ...
 
+    def embed_queries(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """L2-normalized float32 vectors for short query-side texts (e.g. single words)."""
+        ...
+
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model with the query/passage prefixes its family expects.
@@ -54,6 +59,8 @@ class SentenceTransformerEmbedder:
         self.query_prefix = settings.resolved_query_prefix
         self.passage_prefix = settings.resolved_passage_prefix
         self.batch_size = settings.embed_batch_size
+        # One forward pass at a time: the app serves several chats with one shared model.
+        self._lock = threading.Lock()
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
@@ -61,23 +68,24 @@ class SentenceTransformerEmbedder:
         enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)
         return [len(ids) for ids in enc["input_ids"]]
 
-    def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def _encode(self, texts: list[str], batch_size: int, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(
-            [self.passage_prefix + t for t in texts],
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
+        with self._lock:
+            vecs = self.model.encode(
+                texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
+    def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self._encode([self.passage_prefix + t for t in texts], self.batch_size, progress)
+
+    def embed_queries(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self._encode([self.query_prefix + t for t in texts], max(self.batch_size, 64), progress)
+
     def embed_query(self, text: str) -> np.ndarray:
-        vec = self.model.encode(
-            [self.query_prefix + text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        return np.ascontiguousarray(vec[0], dtype=np.float32)
+        return self._encode([self.query_prefix + text], 1)[0]
 
 
 def model_fingerprint(settings: Settings) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 
 from rag.chunk import chunk_document
 from rag.config import Settings
+from rag.crosslingual import arabic_vocabulary
 from rag.embed import Embedder, model_fingerprint
 from rag.errors import CorpusError, IndexMismatchError, IndexNotFoundError
 from rag.lexical import BM25Index
@@ -34,7 +35,7 @@ from rag.vectorstore import FaissStore
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 NORMALIZER_VERSION = "ar-1"  # bump when rag.normalize / rag.lexical.analyze change
 CHUNKER_VERSION = "sent-1"  # bump when rag.chunk changes
 _CHECKED = ("format_version", "model", "model_hash", "query_prefix", "passage_prefix", "normalizer", "chunker")
@@ -124,6 +125,9 @@ class Index:
         manifest: dict[str, Any],
         sentence_vectors: np.ndarray,
         sentence_rows: list[list[int]],
+        sentence_store: FaissStore,
+        vocab: list[str],
+        vocab_vectors: np.ndarray,
     ) -> None:
         self.documents = documents
         self.chunks = chunks
@@ -134,6 +138,14 @@ class Index:
         # Each chunk sentence's embedding (row of sentence_vectors), for picking the quote.
         self.sentence_vectors = sentence_vectors
         self.sentence_rows = sentence_rows
+        # Dense retrieval searches sentences and scores a passage by its best sentence.
+        self.sentence_store = sentence_store
+        # Arabic words of the corpus and their embeddings (see rag.crosslingual).
+        self.vocab = vocab
+        self.vocab_vectors = vocab_vectors
+        self.sentence_chunk = np.zeros(len(sentence_vectors), dtype=np.int64)
+        for row in reversed(range(len(sentence_rows))):
+            self.sentence_chunk[sentence_rows[row]] = row
 
     @property
     def dim(self) -> int:
@@ -157,6 +169,9 @@ class Index:
             np.save(tmp / "sentence_vectors.npy", self.sentence_vectors)
             (tmp / "sentence_rows.json").write_text(json.dumps(self.sentence_rows))
             self.store.save(tmp / "faiss.index")
+            self.sentence_store.save(tmp / "sentences.faiss.index")
+            (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False))
+            np.save(tmp / "vocab_vectors.npy", self.vocab_vectors)
             (tmp / "bm25").mkdir()
             self.bm25.save(tmp / "bm25")
             # The manifest goes last: a build folder without one is incomplete by definition.
@@ -204,6 +219,9 @@ class Index:
             sentence_vectors = np.load(build / "sentence_vectors.npy")
             sentence_rows = json.loads((build / "sentence_rows.json").read_text())
             store = FaissStore.load(build / "faiss.index", manifest["ann"]["kind"])
+            sentence_store = FaissStore.load(build / "sentences.faiss.index", manifest["ann"]["kind"])
+            vocab = json.loads((build / "vocab.json").read_text(encoding="utf-8"))
+            vocab_vectors = np.load(build / "vocab_vectors.npy")
             bm25 = BM25Index.load(build / "bm25")
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
             raise IndexMismatchError(
@@ -215,7 +233,8 @@ class Index:
                 f"the index in {folder} is inconsistent ({len(chunks)} chunks, {len(vectors)} vectors, "
                 f"{store.size} in FAISS, {bm25.size} in BM25); rebuild it with: rag index --rebuild"
             )
-        return cls(documents, chunks, vectors, store, bm25, manifest, sentence_vectors, sentence_rows)
+        return cls(documents, chunks, vectors, store, bm25, manifest, sentence_vectors, sentence_rows, sentence_store,
+                   vocab, vocab_vectors)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -306,24 +325,31 @@ def build_index(
 
     # Reuse chunks and vectors of unchanged documents from a compatible previous index.
     reuse: dict[str, _DocPart] = {}
+    old_words: dict[str, np.ndarray] = {}
     if previous is not None and not reasons:
         old = Index.load(settings.index_dir)
+        old_words = dict(zip(old.vocab, old.vocab_vectors, strict=True))
         for doc_id, part in _split_by_document(old).items():
             if doc_hashes.get(doc_id) == old.documents[doc_id].sha256:
                 reuse[doc_id] = part
     elif reasons and previous is not None:
         log.warning("rebuilding the whole index: %s", "; ".join(reasons))
 
-    fresh_docs = [d for d in documents if d.doc_id not in reuse]
-    model = None
-    if fresh_docs:
-        model = embedder() if callable(embedder) and not hasattr(embedder, "embed_passages") else embedder
+    model: Embedder | None = None
+
+    def get_model() -> Embedder:  # loaded only when something must be embedded
+        nonlocal model
+        if model is None:
+            model = embedder() if callable(embedder) and not hasattr(embedder, "embed_passages") else embedder
         if model is None:
             from rag.embed import SentenceTransformerEmbedder
 
             model = SentenceTransformerEmbedder(settings)
-        fresh = _embed_documents(fresh_docs, model, settings, progress)
-        reuse.update(fresh)
+        return model
+
+    fresh_docs = [d for d in documents if d.doc_id not in reuse]
+    if fresh_docs:
+        reuse.update(_embed_documents(fresh_docs, get_model(), settings, progress))
     embedded = sum(len(reuse[d.doc_id].chunks) for d in fresh_docs)
 
     dim = model.dim if model is not None else int(previous["dim"]) if previous else 0
@@ -337,10 +363,16 @@ def build_index(
         sentence_rows.extend([[offset + r for r in rows] for rows in p.sentence_rows])
         offset += len(p.sentence_vectors)
 
-    store = FaissStore.build(
-        vectors, settings.ann, hnsw_m=settings.hnsw_m, hnsw_ef_search=settings.hnsw_ef_search,
-        ivf_nlist=settings.ivf_nlist, ivf_nprobe=settings.ivf_nprobe,
-    )
+    ann = dict(hnsw_m=settings.hnsw_m, hnsw_ef_search=settings.hnsw_ef_search,
+               ivf_nlist=settings.ivf_nlist, ivf_nprobe=settings.ivf_nprobe)
+    vocab = arabic_vocabulary(c.text for c in chunks)
+    new_words = [w for w in vocab if w not in old_words]
+    if new_words:
+        old_words.update(zip(new_words, get_model().embed_queries(new_words, progress=progress), strict=True))
+    vocab_vectors = _stack([old_words[w][None, :] for w in vocab], dim)
+
+    store = FaissStore.build(vectors, settings.ann, **ann)
+    sentence_store = FaissStore.build(sentence_vectors, settings.ann, **ann)
     bm25 = BM25Index.build([c.text for c in chunks])
     manifest = {
         **expected,
@@ -351,7 +383,8 @@ def build_index(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     Index(
-        {d.doc_id: d for d in documents}, chunks, vectors, store, bm25, manifest, sentence_vectors, sentence_rows
+        {d.doc_id: d for d in documents}, chunks, vectors, store, bm25, manifest,
+        sentence_vectors, sentence_rows, sentence_store, vocab, vocab_vectors,
     ).save(settings.index_dir)
     return BuildReport(
         len(documents), len(chunks), embedded, len(chunks) - embedded, skipped,

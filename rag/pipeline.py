@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -50,7 +49,7 @@ def validate_question(question: str, max_chars: int = 2000) -> str:
 class Pipeline:
     """A loaded index, the embedding model and the answer backends, ready for questions.
 
-    Thread-safe for concurrent ``ask_stream`` calls: the model's forward pass is serialized.
+    Safe for concurrent ``ask_stream`` calls: the embedder serializes the model's forward passes.
     """
 
     def __init__(self, settings: Settings, index: Index, embedder: Embedder) -> None:
@@ -58,7 +57,6 @@ class Pipeline:
         self.index = index
         self.embedder = embedder
         self.retriever = Retriever(index, embedder, settings)
-        self._lock = threading.Lock()
         self._answerers: dict[str, Answerer] = {}
         self._row_of = {c.chunk_id: i for i, c in enumerate(index.chunks)}
         self._idf = idf_table([set(analyze(c.text)) for c in index.chunks])
@@ -86,8 +84,7 @@ class Pipeline:
 
     # --- embedding ---------------------------------------------------------------------
     def _embed_uncached(self, text: str) -> np.ndarray:
-        with self._lock:
-            return self.embedder.embed_query(text)
+        return self.embedder.embed_query(text)
 
     def embed_query(self, text: str) -> np.ndarray:
         """The query embedding, cached: a question is embedded once per pipeline."""
@@ -166,9 +163,10 @@ class Pipeline:
         qvec = self.embed_query(query)
         timings["embed_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        hits = self.retriever.retrieve(query, k or self.settings.k, query_vector=qvec)
+        lexical_query = self.retriever.lexical_query(query)
+        hits = self.retriever.retrieve(query, k or self.settings.k, query_vector=qvec, lexical_query=lexical_query)
         timings["retrieve_ms"] = (time.perf_counter() - t) * 1000
-        request = AnswerRequest(query if query != question else question, language, hits, self.documents, history)
+        request = AnswerRequest(query, language, hits, self.documents, history, lexical_query)
         t = time.perf_counter()
         final: Answer | None = None
         for item in answerer.stream(request):

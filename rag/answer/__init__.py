@@ -22,6 +22,8 @@ class AnswerRequest:
         hits: Retrieved passages, best first; citation numbers refer to this order.
         documents: The articles by id, for exact offsets and titles.
         history: Earlier turns as ``(question, answer_text)``, oldest first.
+        lexical_query: The question's words for lexical matching, with Arabic terms bridged
+            in for an English question (see ``rag.crosslingual``); None means the question.
     """
 
     question: str
@@ -29,6 +31,7 @@ class AnswerRequest:
     hits: list[Hit]
     documents: Mapping[str, Document]
     history: list[tuple[str, str]] = field(default_factory=list)
+    lexical_query: str | None = None
 
 
 class Answerer(Protocol):

@@ -18,11 +18,16 @@ import numpy as np
 from rag.answer import ABSTAIN_TEXT, AnswerRequest
 from rag.chunk import is_heading
 from rag.lexical import analyze
-from rag.normalize import normalize
+from rag.normalize import normalize, tokenize
 from rag.types import Answer, Citation, Document, Hit
 
 # --- question-type cues ------------------------------------------------------------------
-_NUMBER = re.compile(r"\d|[٠-٩]|(?:واحد|اثن|ثلاث|أربع|اربع|خمس|ست|سبع|ثمان|تسع|عشر|مئ|مائ|مليار|مليون|ألف|الف)")
+_NUMBER_WORDS = frozenset(normalize(w) for w in (
+    "واحد واحدة اثنان اثنين اثنتان ثلاث ثلاثة أربع أربعة خمس خمسة ست ستة سبع سبعة ثمان ثمانية تسع تسعة عشر عشرة "
+    "عشرون عشرين ثلاثون ثلاثين أربعون أربعين خمسون خمسين مئة مائة مئات ألف آلاف مليون ملايين مليار مليارات تريليون "
+    "نصف ربع ثلث ضعف أضعاف one two three four five six seven eight nine ten hundred thousand million billion trillion "
+    "half percent"
+).split())
 _MONTHS = (
     "يناير فبراير مارس أبريل ابريل مايو يونيو يوليو أغسطس اغسطس سبتمبر أكتوبر اكتوبر نوفمبر ديسمبر "
     "كانون شباط آذار نيسان أيار حزيران تموز آب أيلول تشرين الاثنين الثلاثاء الأربعاء الخميس الجمعة السبت الأحد "
@@ -63,7 +68,8 @@ def satisfies_cue(sentence: str, cue: str | None) -> bool:
     if cue is None:
         return True
     if cue == "number":
-        return bool(_NUMBER.search(sentence))
+        return any(t[0].isdigit() or t in _NUMBER_WORDS or t[1:] in _NUMBER_WORDS or t.removeprefix("ال") in
+                   _NUMBER_WORDS for t in tokenize(normalize(sentence)))
     if cue == "date":
         return bool(_DATE.search(normalize(sentence)))
     return bool(_NAME.search(sentence)) or len(sentence) > 0
@@ -178,7 +184,7 @@ class ExtractiveAnswerer:
         if not request.hits:
             return [], 0.0, True
         q = self.query_vector(request.question)
-        query_terms = analyze(request.question)
+        query_terms = analyze(request.lexical_query or request.question)
         ranked = self.candidates(request, query_terms, q)
         if not ranked:
             return [], 0.0, True
