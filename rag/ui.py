@@ -113,6 +113,9 @@ mark { background: #ffe58a; color: inherit; padding: 0 .1em; border-radius: 2px;
 .article-head { margin-bottom: .5rem; }
 .article-body { max-height: 32rem; overflow-y: auto; padding: .2rem .4rem; }
 .no-sources { opacity: .7; }
+.source-list { max-height: 40rem; overflow-y: auto; }
+/* The question box follows what is typed: Arabic right to left, English left to right. */
+#question textarea { unicode-bidi: plaintext; text-align: start; }
 """
 
 # Runs in the article viewer: after each new article is rendered, scroll its own box (not the

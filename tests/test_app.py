@@ -419,7 +419,10 @@ def test_markup_in_articles_and_questions_never_runs(server, browser, pipeline):
     chat = Chat(browser, server["url"])
     try:
         page = chat.page
-        question = 'What do the zebras sing at the Serengeti festival? <img src=x onerror="window.__pwned=1">'
+        question = (
+            'What do the zebras sing at the Serengeti festival? <img src=x onerror="window.__pwned=1">'
+            "<script>window.__pwned=1;alert(4)</script>"
+        )
         chat.ask(question)
         assert page.locator("#chat .msg").nth(0).text_content() == question  # shown as text
         page.locator("#article-picker label", has_text=INJECTION_ID).first.wait_for(timeout=30_000)
