@@ -74,6 +74,59 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluate import evaluate
+    from rag.gold import load_gold
+    from rag.pipeline import Pipeline
+    from rag.report import compare_reports, format_comparison, summary_text, to_json, write_report
+
+    items = load_gold(args.gold)  # every line validated before the model loads
+    old = _load_report(args.compare) if args.compare else None
+    settings = _settings(args)
+    pipeline = Pipeline.load(settings, build_if_missing=True, progress=_progress() and not args.json)
+    report = evaluate(pipeline, items, k=args.k, backend=args.backend, progress=_progress())
+    if args.out:
+        for path in write_report(report, args.out):
+            print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
+    if old is not None:
+        comparison = format_comparison(compare_reports(old, report))
+        print(f"compared with {args.compare}:\n{comparison}", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(to_json(report))
+    else:
+        print(summary_text(report))
+    return 0
+
+
+def _load_report(path: Path) -> dict:
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise RagError(f"{path}: report not found; pass a report.json written by `rag eval --out DIR`") from e
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise RagError(f"{path}: not a readable report.json ({e})") from e
+    if not isinstance(report, dict) or "retrieval" not in report:
+        raise RagError(f"{path}: not a report.json written by `rag eval` (no \"retrieval\" field)")
+    return report
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rag.bench import ANN_DEFAULT_SIZE, ANN_LARGE_SIZE, format_bench, run_bench
+    from rag.errors import ConfigError
+    from rag.report import to_json
+
+    settings = _settings(args)
+    ann_size = args.ann_size or (ANN_LARGE_SIZE if args.large else ANN_DEFAULT_SIZE)
+    if ann_size < 100:
+        raise ConfigError(f"--ann-size {ann_size} is too small; use at least 100 vectors")
+    result = run_bench(
+        settings, gold_path=args.gold, ann_size=ann_size, n_questions=args.questions, repeat=args.repeat,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(to_json(result) if args.json else format_bench(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -102,6 +155,28 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--json", action="store_true", help="print the answer object as JSON")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="run a gold Q&A file through the pipeline and report the metrics")
+    p.add_argument("--gold", type=Path, required=True, help="gold questions, one JSON object per line")
+    p.add_argument("--k", type=int, help="passages handed to the answer stage (default 5); retrieval is scored at 10")
+    p.add_argument("--backend", choices=BACKENDS, help="answer backend (default extractive)")
+    p.add_argument("--out", type=Path, help="folder for report.json, report.md and metrics.png")
+    p.add_argument("--compare", type=Path, metavar="OLD_REPORT", help="an earlier report.json to compare with")
+    p.add_argument("--corpus", type=Path, help="corpus to index first if there is no index yet")
+    common(p)
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object as the last line")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="measure speed against the embedding model, re-indexing, ANN and startup")
+    p.add_argument("--large", action="store_true", help="ANN over 1,000,000 vectors instead of 100,000")
+    p.add_argument("--ann-size", type=int, help="ANN vectors (overrides --large)")
+    p.add_argument("--questions", type=int, default=20, help="timed asks (default 20)")
+    p.add_argument("--repeat", type=int, default=3, help="build/encode runs; the fastest counts (default 3)")
+    p.add_argument("--gold", type=Path, default=Path("seeds/gold_qa.jsonl"), help="where the timed questions come from")
+    p.add_argument("--corpus", type=Path, help="corpus for the build measure (default: seeds/)")
+    common(p)
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object as the last line")
+    p.set_defaults(func=cmd_bench)
 
     return parser
 
