@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.config import Settings
+from rag.errors import RagError
 
 if TYPE_CHECKING:
     from rag.embed import Embedder
@@ -525,7 +526,7 @@ def bench_startup(settings: Settings, question: str, timeout: float = 600) -> di
     )
     wall = time.perf_counter() - t
     if proc.returncode != 0:
-        raise RuntimeError(f"the startup process failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+        raise RagError(f"the startup measure failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
     phases = json.loads(proc.stdout.strip().splitlines()[-1])
     return {
         "startup_s": round(wall, 3),

@@ -267,9 +267,11 @@ def abstention_sweep(records: Sequence[QuestionRecord], thresholds: Iterable[flo
 def calibrate_abstention(records: Sequence[QuestionRecord], current: float | None = None) -> dict[str, Any]:
     """The threshold on evidence strength that best separates answerable from unanswerable questions.
 
-    Candidates are the midpoints between consecutive observed strengths (and one step beyond each end); the
-    best maximizes ``balanced`` (ties: the lowest threshold, which refuses least). Tuned on the gold set,
-    so it is optimistic for unseen questions: treat it as a direction, not a value to copy blindly.
+    Only the strength is swept: abstention rules the answerer applies on top of it (e.g. an unmet
+    question-type cue) are not modelled, so the rates are those of the threshold alone. Candidates are the
+    midpoints between consecutive observed strengths (and one step beyond each end); the best maximizes
+    ``balanced`` (ties: the lowest threshold, which refuses least). Tuned on the gold set, so it is
+    optimistic for unseen questions: treat it as a direction, not a value to copy blindly.
 
     Example: ``calibrate_abstention([ans(0.95), unans(0.85)])["best"]["threshold"] == 0.9``
 
@@ -297,12 +299,19 @@ def calibrate_abstention(records: Sequence[QuestionRecord], current: float | Non
 def build_report(records: Sequence[QuestionRecord], *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The full evaluation report: overall metrics, per language, calibration and per-question records.
 
+    ``meta`` is kept as given; its ``thresholds`` (language -> current abstention threshold) feed the
+    per-language ``calibration``.
+
     Example: ``build_report(records)["by_language"]["ar"]["n"] == sum(r.lang == "ar" for r in records)``
     """
     report = aggregate(records)
     report["by_language"] = {lang: aggregate([r for r in records if r.lang == lang]) for lang in LANGUAGES}
     meta = dict(meta or {})
-    report["calibration"] = calibrate_abstention(records, meta.get("threshold"))
+    thresholds = meta.get("thresholds") or {}
+    # Per language, as the answerer's thresholds are: cross-lingual questions score lower cosines.
+    report["calibration"] = {
+        lang: calibrate_abstention([r for r in records if r.lang == lang], thresholds.get(lang)) for lang in LANGUAGES
+    }
     report["meta"] = meta
     report["questions"] = [r.to_dict() for r in records]
     return report
@@ -323,6 +332,15 @@ def _answer_strength(
     )
     _, strength, _ = decide(request)
     return float(strength)
+
+
+def _abstention_thresholds(answerer: object) -> dict[str, float]:
+    """The extractive answerer's evidence-strength threshold per language (one shared value or a dict)."""
+    thresholds = getattr(answerer, "thresholds", None)
+    if isinstance(thresholds, dict):
+        return {lang: float(v) for lang, v in thresholds.items()}
+    threshold = getattr(answerer, "threshold", None)
+    return {lang: float(threshold) for lang in LANGUAGES} if threshold is not None else {}
 
 
 def evaluate(
@@ -371,6 +389,6 @@ def evaluate(
         strength = _answer_strength(pipeline, answer, history, lexical_query) if backend == "extractive" else None
         records.append(score_question(item, answer, passages, latency_ms, strength))
         log.debug("%s: %s", item.id, records[-1].failed or "ok")
-    threshold = getattr(pipeline.answerer("extractive"), "threshold", None)
-    meta = {"k": k, "backend": backend, "model": pipeline.settings.model, "threshold": threshold}
+    meta = {"k": k, "backend": backend, "model": pipeline.settings.model,
+            "thresholds": _abstention_thresholds(pipeline.answerer("extractive"))}
     return build_report(records, meta=meta)

@@ -124,20 +124,31 @@ def summary_text(report: dict[str, Any]) -> str:
     lines.append(f"{len(failed)} question(s) failed a check" + (":" if failed else ""))
     for q in failed:
         lines.append(f"  {q['id']:<8} {', '.join(q['failed'])}")
-    cal = report.get("calibration") or {}
-    if cal.get("best") and cal.get("current"):
-        lines += ["", _calibration_line(cal)]
+    calibration = calibration_lines(report)
+    if calibration:
+        lines += ["", "abstention on evidence strength alone (refused unanswerable / refused answerable):"]
+        lines += [f"  {line}" for line in calibration]
     return "\n".join(lines)
 
 
-def _calibration_line(cal: dict[str, Any]) -> str:
-    cur, best = cal["current"], cal["best"]
-    return (
-        f"abstention threshold {cur['threshold']}: refuses {format_value('', cur['unanswerable_refused'])} of "
-        f"unanswerable, {format_value('', cur['answerable_refused'])} of answerable; best on this set "
-        f"{best['threshold']}: {format_value('', best['unanswerable_refused'])} / "
-        f"{format_value('', best['answerable_refused'])}"
-    )
+def calibration_lines(report: dict[str, Any]) -> list[str]:
+    """One line per language: refusal rates at the current strength threshold and at the best one on this set.
+
+    Example: ``calibration_lines({"calibration": {}}) == []``
+    """
+    out = []
+    for lang, cal in (report.get("calibration") or {}).items():
+        best, cur = (cal or {}).get("best"), (cal or {}).get("current")
+        if not best:
+            continue
+        text = f"[{lang}] "
+        if cur:
+            text += (f"current {cur['threshold']}: {format_value('', cur['unanswerable_refused'])} / "
+                     f"{format_value('', cur['answerable_refused'])}; ")
+        text += (f"best on this set {best['threshold']}: {format_value('', best['unanswerable_refused'])} / "
+                 f"{format_value('', best['answerable_refused'])} (n={cal['n']})")
+        out.append(text)
+    return out
 
 
 def _cell(text: str, limit: int = 90) -> str:
@@ -171,9 +182,16 @@ def markdown_report(report: dict[str, Any], chart: str | None = None) -> str:
     ]
     if chart:
         lines += [f"![main metrics per language]({chart})", ""]
-    cal = report.get("calibration") or {}
-    if cal.get("best") and cal.get("current"):
-        lines += ["## Abstention calibration", "", _calibration_line(cal) + ".", ""]
+    calibration = calibration_lines(report)
+    if calibration:
+        lines += [
+            "## Abstention calibration",
+            "",
+            "Refusal rates if the answer abstained on evidence strength alone (refused unanswerable / refused "
+            "answerable), at the current threshold and at the best one on this set (tuned on it, so optimistic):",
+            "",
+        ]
+        lines += [f"- {line}" for line in calibration] + [""]
     failed = [q for q in report.get("questions", []) if q.get("failed")]
     lines += [f"## Failed questions ({len(failed)})", ""]
     if failed:
