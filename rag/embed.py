@@ -53,7 +53,8 @@ class SentenceTransformerEmbedder:
         self.name = settings.model
         self.model = load_sentence_transformer(settings.model, settings.model_cache)
         self.tokenizer = self.model.tokenizer
-        dim = self.model.get_sentence_embedding_dimension()
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dim = get_dim()
         assert dim, "sentence-transformers model reports no embedding dimension"
         self.dim = int(dim)
         self.query_prefix = settings.resolved_query_prefix

@@ -36,7 +36,7 @@ from rag.vectorstore import FaissStore
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
-NORMALIZER_VERSION = "ar-1"  # bump when rag.normalize / rag.lexical.analyze change
+NORMALIZER_VERSION = "ar-3"  # bump when rag.normalize / rag.lexical.analyze change
 CHUNKER_VERSION = "sent-1"  # bump when rag.chunk changes
 _CHECKED = ("format_version", "model", "model_hash", "query_prefix", "passage_prefix", "normalizer", "chunker")
 

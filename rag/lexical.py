@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,9 +47,40 @@ def stopwords() -> frozenset[str]:
     return frozenset(normalize(w) for w in words)
 
 
+_PROCLITICS = ("وال", "فال", "بال", "كال", "لل", "ال", "و", "ف", "ب", "ل", "ك")
+
+
+def strip_proclitics(word: str, min_len: int = 3) -> str:
+    """Repeatedly strip leading Arabic proclitics (conjunctions, prepositions, article).
+
+    Deterministic and applied to index and query alike, so "وأمازون" and "أمازون" meet at
+    the same term even where the Snowball stemmer would treat them differently.
+
+    Example: ``strip_proclitics("والشركات") == "شركات"``
+    """
+    changed = True
+    while changed:
+        changed = False
+        for p in _PROCLITICS:
+            if word.startswith(p) and len(word) - len(p) >= min_len:
+                word = word[len(p):]
+                changed = True
+                break
+    return word
+
+
 @lru_cache(maxsize=1)
 def _stemmers() -> tuple[Stemmer.Stemmer, Stemmer.Stemmer]:
     return Stemmer.Stemmer("arabic"), Stemmer.Stemmer("english")
+
+
+def _term(token: str, strip: bool = False) -> str:
+    if token[0].isdigit():
+        return token
+    arabic, english = _stemmers()
+    if _ARABIC.search(token):
+        return arabic.stemWord(strip_proclitics(token) if strip else token).replace("ة", "ه")
+    return english.stemWord(token)
 
 
 def analyze(text: str) -> list[str]:
@@ -60,40 +91,54 @@ def analyze(text: str) -> list[str]:
 
     Example: ``analyze("وقّعت الشركة على الاتفاقية بقيمة ٣٨ مليار") == ["وقع", "شرك", "اتفاق", "قيم", "38", "مليار"]``
     """
-    arabic, english = _stemmers()
+    stop = stopwords()
+    return [t for t in (_term(tok) for tok in tokenize(normalize(text)) if tok not in stop) if t]
+
+
+def analyze_query(text: str, vocabulary: Mapping[str, int] | set[str]) -> list[str]:
+    """Query terms: ``analyze``, but a term the index doesn't know is retried without its
+    proclitics ("وأمازون" -> "أمازون"), which the Snowball stemmer does not always remove.
+
+    Example: ``analyze_query("وأمازون", {"اماز"}) == ["اماز"]``
+    """
     stop = stopwords()
     terms = []
     for tok in tokenize(normalize(text)):
         if tok in stop:
             continue
-        if tok[0].isdigit():
-            terms.append(tok)
-        elif _ARABIC.search(tok):
-            terms.append(arabic.stemWord(tok).replace("ة", "ه"))
-        else:
-            terms.append(english.stemWord(tok))
-    return [t for t in terms if t]
+        term = _term(tok)
+        if term not in vocabulary:
+            term = _term(tok, strip=True)
+        if term:
+            terms.append(term)
+    return terms
 
 
 class BM25Index:
     """BM25 over analyzed chunk texts (bm25s, Lucene scoring)."""
 
-    def __init__(self, retriever: bm25s.BM25, size: int) -> None:
-        self.retriever = retriever
+    def __init__(self, retriever: bm25s.BM25 | None, size: int) -> None:
+        self.retriever = retriever  # None when no text has a single index term
         self.size = size
+
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        return self.retriever.vocab_dict if self.retriever is not None else {}
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> BM25Index:
-        retriever = bm25s.BM25()
         corpus = [analyze(t) for t in texts]
+        if not any(corpus):  # bm25s cannot index an empty vocabulary
+            return cls(None, len(texts))
+        retriever = bm25s.BM25()
         retriever.index(corpus, show_progress=False)
         return cls(retriever, len(texts))
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Top ``k`` (row, score) pairs with a positive score, best first."""
-        vocab = self.retriever.vocab_dict
-        terms = [t for t in analyze(query) if t in vocab]
-        if not terms or self.size == 0:
+        vocab = self.vocabulary
+        terms = [t for t in analyze_query(query, vocab) if t in vocab]
+        if not terms or self.retriever is None:
             return []
         scores = np.asarray(self.retriever.get_scores(terms))
         k = min(k, int((scores > 0).sum()))
@@ -104,11 +149,12 @@ class BM25Index:
         return [(int(i), float(scores[i])) for i in top]
 
     def save(self, folder: Path) -> None:
-        self.retriever.save(str(folder), show_progress=False)
-        (folder / "size.json").write_text(json.dumps({"size": self.size}))
+        if self.retriever is not None:
+            self.retriever.save(str(folder), show_progress=False)
+        (folder / "size.json").write_text(json.dumps({"size": self.size, "empty": self.retriever is None}))
 
     @classmethod
     def load(cls, folder: Path) -> BM25Index:
-        retriever = bm25s.BM25.load(str(folder), show_progress=False)
-        size = json.loads((folder / "size.json").read_text())["size"]
-        return cls(retriever, size)
+        meta = json.loads((folder / "size.json").read_text())
+        retriever = None if meta.get("empty") else bm25s.BM25.load(str(folder), show_progress=False)
+        return cls(retriever, meta["size"])

@@ -50,8 +50,9 @@ def fold_answer_text(text: str) -> str:
 def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
     """Whether some gold answer occurs in the prediction as a whole-token sequence, after folding.
 
-    Token boundaries are respected, so "38" does not match inside "380". A gold answer that folds to
-    nothing (e.g. only punctuation) matches nothing.
+    Token boundaries are respected, so "38" does not match inside "380". The answer's first word may
+    carry an Arabic proclitic in the prediction (و ف ب ل ك, alone or before ال), as in
+    "والإمارات" for "الإمارات". A gold answer that folds to nothing (e.g. only punctuation) matches nothing.
 
     Example: ``contains_answer("بلغت قيمتها ٣٨ مليار دولار", ["38 مليار"]) is True``
 
@@ -66,7 +67,7 @@ def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
     padded = f" {fold_answer_text(prediction)} "
     for answer in answers:
         gold = fold_answer_text(answer)
-        if gold and f" {gold} " in padded:
+        if gold and re.search(rf" (?:[وفبلك]|[وف]?[بلك]?ال)?{re.escape(gold)} ", padded):
             return True
     return False
 

@@ -12,11 +12,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from rag.answer import AnswerRequest, Answerer
+from rag.answer import Answerer, AnswerRequest
 from rag.answer.extractive import ExtractiveAnswerer, idf_table
 from rag.config import BACKENDS, Settings
+from rag.crosslingual import NameIndex
 from rag.embed import Embedder
-from rag.errors import ConfigError, IndexNotFoundError, QuestionError
+from rag.errors import ConfigError, QuestionError
 from rag.followup import expand_follow_up
 from rag.index import Index, build_index
 from rag.lexical import analyze
@@ -68,19 +69,19 @@ class Pipeline:
 
     @classmethod
     def load(cls, settings: Settings, *, build_if_missing: bool = False, progress: bool = False) -> Pipeline:
-        """Load the index in ``settings.index_dir`` (building it first if asked) and the model."""
+        """Load the index in ``settings.index_dir`` and the model.
+
+        With ``build_if_missing``, the index is first brought up to date with the corpus
+        (built if missing, rebuilt if made with other settings; a no-op when current).
+        """
         from rag.embed import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder(settings)
-        try:
-            index = Index.load(settings.index_dir, settings)
-        except IndexNotFoundError:
-            if not build_if_missing:
-                raise
-            log.info("no index in %s yet: building it from %s", settings.index_dir, settings.corpus_dir)
-            build_index(settings, embedder, progress=progress)
-            index = Index.load(settings.index_dir, settings)
-        return cls(settings, index, embedder)
+        if build_if_missing:
+            report = build_index(settings, embedder, progress=progress)
+            if report.embedded:
+                log.info("indexed %d new chunks from %s", report.embedded, settings.corpus_dir)
+        return cls(settings, Index.load(settings.index_dir, settings), embedder)
 
     # --- embedding ---------------------------------------------------------------------
     def _embed_uncached(self, text: str) -> np.ndarray:
@@ -106,7 +107,8 @@ class Pipeline:
 
     def _make_answerer(self, name: str) -> Answerer:
         extractive = self._answerers.get("extractive") or ExtractiveAnswerer(
-            self.sentence_vector, self.embed_query, self._idf, max_quotes=self.settings.max_quotes
+            self.sentence_vector, self.embed_query, self._idf,
+            NameIndex([c.text for c in self.index.chunks], self.index.vocab), max_quotes=self.settings.max_quotes,
         )
         if name == "extractive":
             return extractive

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rag.config import Settings
-from rag.crosslingual import bridge_terms, english_content_words
+from rag.crosslingual import bridge_terms, english_content_words, transliterations
 from rag.embed import Embedder
 from rag.index import Index
 from rag.lexical import analyze
@@ -104,14 +104,18 @@ class Retriever:
         return list(best.items())[:n]
 
     def lexical_query(self, query: str) -> str:
-        """``query`` plus the corpus's Arabic words nearest to its English content words.
+        """``query`` plus Arabic words of the corpus for its Latin-script words.
 
-        Example: ``"What loss did OpenAI record?"`` -> ``"What loss did OpenAI record? خساره خسائر ..."``
+        Two bridges: the words whose embedding is nearest ("loss" -> خساره), and the words that
+        could be transliterations ("Nvidia" -> انفيديا).
+
+        Example: ``"What loss did Nvidia record?"`` -> ``"What loss did Nvidia record? خساره ... انفيديا"``
         """
         words = english_content_words(query)
         if not words or not len(self.index.vocab):
             return query
         terms = bridge_terms(self.embedder.embed_queries(words), self.index.vocab, self.index.vocab_vectors)
+        terms += [t for t in transliterations(words, self.index.vocab) if t not in terms]
         return " ".join([query, *terms])
 
     def retrieve(
