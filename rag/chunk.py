@@ -115,20 +115,29 @@ def chunk_document(
     counts = count_tokens([text[s:e] for s, e in spans]) if spans else []
     sentences: list[Span] = []
     tokens: list[int] = []
-    for span, n in zip(spans, counts, strict=True):
-        pieces = split_long(text, span, n, budget)
-        if len(pieces) > 1:
-            tokens.extend(count_tokens([text[a:b] for a, b in pieces]))
-        else:
-            tokens.append(n)
-        sentences.extend(pieces)
 
-    # A heading is glued to what follows so it never ends a chunk on its own.
+    def fit(span: Span, n: int) -> None:
+        # Cut an over-long sentence, recounting the pieces: the cut points are estimates.
+        pieces = split_long(text, span, n, budget)
+        if len(pieces) == 1:
+            sentences.append(span)
+            tokens.append(n)
+            return
+        for piece, m in zip(pieces, count_tokens([text[a:b] for a, b in pieces]), strict=True):
+            fit(piece, m)
+
+    for span, n in zip(spans, counts, strict=True):
+        fit(span, n)
+
+    # A heading is glued to what follows so it never ends a chunk on its own, unless the two
+    # together would not fit in one chunk.
     units: list[list[int]] = []
     pending: list[int] = []
     for i, span in enumerate(sentences):
         pending.append(i)
-        if not (is_heading(text, span, heading_max_chars) and i + 1 < len(sentences)):
+        glue = (is_heading(text, span, heading_max_chars) and i + 1 < len(sentences)
+                and sum(tokens[j] for j in pending) + tokens[i + 1] <= budget)
+        if not glue:
             units.append(pending)
             pending = []
     if pending:

@@ -259,11 +259,6 @@ def test_crlf_document_offsets():
     assert all("\r" not in text[s:e] for c in chunks for s, e in c.sentences)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="chunk_document glues a heading to the next sentence after split_long has already sized that "
-    "sentence to the full budget, so heading + sentence can exceed the budget the docstring promises",
-)
 def test_heading_plus_sentence_never_exceeds_the_budget():
     text = "Head\nOne two three four five six. Seven eight."
     chunks = chunk_document(doc_of(text), words, budget=6, overlap=1)
@@ -271,11 +266,6 @@ def test_heading_plus_sentence_never_exceeds_the_budget():
     assert all(words([c.text])[0] <= 6 for c in chunks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="split_long cuts at an estimated chars-per-token ratio and never re-checks the pieces, "
-    "so with uneven token density a piece exceeds the budget",
-)
 def test_pieces_of_a_split_sentence_respect_the_budget():
     text = " ".join("abcdefghijklmnopqrst") + " " + "x" * 40
     # 21 words, 80 chars, budget 10 -> 3 pieces of ~27 chars; the first holds 13 one-letter words.

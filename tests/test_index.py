@@ -386,11 +386,6 @@ def test_missing_corpus_folder_is_a_corpus_error(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="an article with no BM25 term (only stopwords/punctuation) makes bm25s raise ValueError "
-    "(max() arg is an empty sequence) from BM25Index.build, so build_index crashes",
-)
 def test_an_article_without_index_terms_still_builds(tmp_path, embedder):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
