@@ -121,7 +121,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError(f"--ann-size {ann_size} is too small; use at least 100 vectors")
     result = run_bench(
         settings, gold_path=args.gold, ann_size=ann_size, n_questions=args.questions, repeat=args.repeat,
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        torch_threads=args.torch_threads, progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(to_json(result) if args.json else format_bench(result))
     return 0
@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", type=int, default=20, help="timed asks (default 20)")
     p.add_argument("--repeat", type=int, default=3, help="build/encode runs; the fastest counts (default 3)")
     p.add_argument("--gold", type=Path, default=Path("seeds/gold_qa.jsonl"), help="where the timed questions come from")
+    p.add_argument("--torch-threads", type=int, help="model threads (default: torch's choice; 1 on a busy machine)")
     p.add_argument("--corpus", type=Path, help="corpus for the build measure (default: seeds/)")
     common(p)
     p.add_argument("--json", action="store_true", help="print the results as one JSON object as the last line")
