@@ -113,7 +113,7 @@ def transliterations(words: Sequence[str], vocab: Sequence[str], min_len: int = 
     return [v for v in vocab if arabic_skeleton(v) in wanted]
 
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 
 
 def question_names(question: str, language: str) -> list[str]:
@@ -132,18 +132,35 @@ def question_names(question: str, language: str) -> list[str]:
 class NameIndex:
     """Where the corpus mentions a name, in Latin script or an Arabic transliteration.
 
+    Transliterations are looked up among the corpus's Arabic words and pairs of adjacent
+    words ("SoftBank" is written سوفت بنك) by consonant skeleton.
+
     Args:
         texts: The chunk texts.
-        vocab: The corpus's Arabic vocabulary (see ``arabic_vocabulary``).
     """
 
-    def __init__(self, texts: Sequence[str], vocab: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str]) -> None:
         self.texts = [normalize(t, lexical=True) for t in texts]
-        self.vocab = vocab
+        self.by_skeleton: dict[str, set[str]] = {}
+        for text in self.texts:
+            words = [w for w in tokenize(text) if _ARABIC_WORD.match(w)]
+            for form in [*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))]:
+                sk = arabic_skeleton(form)
+                if len(sk) >= 3:
+                    self.by_skeleton.setdefault(sk, set()).add(form)
 
     def forms(self, name: str) -> list[str]:
-        """The name and its transliterations found in the vocabulary."""
-        return [name.lower(), *transliterations([name.lower()], self.vocab)]
+        """The name and its transliterations found in the corpus.
+
+        Example: ``NameIndex(["مع سوفت بنك"]).forms("SoftBank") == ["softbank", "سوفت بنك"]``
+        """
+        name = name.lower()
+        found: set[str] = set()
+        for form in {name, name[:-1] if name.endswith("s") else name}:
+            sk = latin_skeleton(form)
+            if len(sk) >= 3:
+                found |= self.by_skeleton.get(sk, set())
+        return [name, *sorted(found)]
 
     def document_frequency(self, forms: Sequence[str]) -> int:
         """How many chunks mention any of the forms."""
@@ -151,5 +168,6 @@ class NameIndex:
 
     @staticmethod
     def mentions(text: str, forms: Sequence[str]) -> bool:
+        """Whether ``text`` mentions any of the forms."""
         t = normalize(text, lexical=True)
         return any(f in t for f in forms)

@@ -108,7 +108,7 @@ class Pipeline:
     def _make_answerer(self, name: str) -> Answerer:
         extractive = self._answerers.get("extractive") or ExtractiveAnswerer(
             self.sentence_vector, self.embed_query, self._idf,
-            NameIndex([c.text for c in self.index.chunks], self.index.vocab), max_quotes=self.settings.max_quotes,
+            NameIndex([c.text for c in self.index.chunks]), max_quotes=self.settings.max_quotes,
         )
         if name == "extractive":
             return extractive

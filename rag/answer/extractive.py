@@ -110,8 +110,8 @@ class Weights:
     """How a sentence's score is combined (chosen by a grid search on the gold set)."""
 
     cosine: float = 1.0  # embedding similarity of sentence and question
-    coverage: float = 0.5  # IDF-weighted share of the question's terms in the sentence
-    cue: float = 0.15  # the sentence holds what the question type asks for
+    coverage: float = 0.8  # IDF-weighted share of the question's terms in the sentence
+    cue: float = 0.2  # the sentence holds what the question type asks for
     rank: float = 0.01  # penalty per rank of the passage the sentence comes from
     second_ratio: float = 0.9  # quote a second sentence when it scores this close to the best
 
@@ -205,7 +205,7 @@ class ExtractiveAnswerer:
     def misses_name(self, request: AnswerRequest, chosen: Sequence[Candidate], rare: int = 3) -> bool:
         """Whether the question names something the quotes don't mention although they should.
 
-        A rare name (in at most ``rare`` passages) must appear in a quoted sentence: quoting
+        A rare name (in at most ``rare`` passages) must appear in the best quoted sentence: quoting
         another deal's figure for "the value of the Broadcom deal" is the typical near miss.
         A Latin-script name in an Arabic question that the articles never mention means they
         don't cover it. (English questions capitalize ordinary words, so there an unknown
@@ -218,7 +218,7 @@ class ExtractiveAnswerer:
             df = self.names.document_frequency(forms)
             if df == 0 and request.language == "ar":
                 return True
-            if 0 < df <= rare and not any(self.names.mentions(c.text, forms) for c in chosen):
+            if 0 < df <= rare and not self.names.mentions(chosen[0].text, forms):
                 return True
         return False
 
