@@ -53,8 +53,10 @@ GOALS = {
 ANN_DIM = 384
 ANN_DEFAULT_SIZE = 100_000
 ANN_LARGE_SIZE = 1_000_000
-HNSW_EF_SEARCH = (16, 32, 64, 128, 256, 512, 1024)
-IVF_NPROBE = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# Swept from cheap to accurate until recall@10 reaches 0.99; steps of about 1.5x find the cheapest setting
+# that meets the recall goal more closely than powers of two.
+HNSW_EF_SEARCH = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024)
+IVF_NPROBE = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 Progress = Callable[[str], None]
 
