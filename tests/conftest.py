@@ -66,3 +66,13 @@ def seed_index(settings_factory, embedder):
     settings = settings_factory()
     report = build_index(settings, embedder)
     return settings, report
+
+
+@pytest.fixture(scope="session")
+def seed_pipeline(seed_index, embedder):
+    """One Pipeline over the seed index and the session's model (the extractive backend by default)."""
+    from rag.index import Index
+    from rag.pipeline import Pipeline
+
+    settings, _ = seed_index
+    return Pipeline(settings, Index.load(settings.index_dir, settings), embedder)

@@ -187,3 +187,30 @@ def test_mean_ignores_none():
     assert mean(x for x in [2, 4]) == 3.0
     assert math.isnan(mean([None, None]))
     assert math.isnan(mean([]))
+
+
+def test_contains_answer_accepts_an_arabic_proclitic_on_the_first_word():
+    # و + الإمارات: the answer's first word carries the conjunction.
+    assert contains_answer("والإمارات العربية المتحدة", ["الإمارات العربية المتحدة"])
+    assert contains_answer("تعمل مع أوراكل والإمارات العربية المتحدة وغيرها", ["الإمارات العربية المتحدة"])
+    # ب + الإمارات.
+    assert contains_answer("بالإمارات", ["الإمارات"])
+    # A gold answer without the article: the proclitic may come before ال as well ("و" + "ب" + "ال").
+    assert contains_answer("وبالإمارات", ["إمارات"])
+    # Only the first word may carry one, and only a proclitic: other letters still break the match.
+    assert not contains_answer("الإمارات العربية والمتحدة", ["الإمارات العربية المتحدة"])
+    assert not contains_answer("سالإمارات", ["الإمارات"])
+    # Token boundaries still hold for numbers.
+    assert not contains_answer("بلغت 380 مليار", ["38"])
+    assert not contains_answer("بلغت 380 مليار", ["38 مليار"])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG rag/metrics.py contains_answer: the docstring allows a proclitic 'alone or before ال', but for a gold "
+    "answer that starts with ال only ONE proclitic is tried, and ل + ال (written لل) is not: "
+    "contains_answer('للإمارات', ['الإمارات']) and contains_answer('وبالإمارات', ['الإمارات']) are False, "
+    "though contains_answer('وبالإمارات', ['إمارات']) is True"
+))
+def test_contains_answer_proclitics_before_the_gold_article():
+    assert contains_answer("وبالإمارات", ["الإمارات"])
+    assert contains_answer("سافر الوفد للإمارات", ["الإمارات"])

@@ -1,0 +1,164 @@
+"""rag.pipeline: question validation by hand, then the whole pipeline on the real seed index."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from rag.errors import ConfigError, QuestionError, RagError
+from rag.normalize import detect_language
+from rag.pipeline import validate_question
+from rag.types import Answer, Hit
+
+# --- validate_question ---------------------------------------------------------------------------
+
+
+def test_validate_question_strips():
+    assert validate_question("  متى؟ ") == "متى؟"
+    assert validate_question("\n\tWhen was the deal signed?  \n") == "When was the deal signed?"
+
+
+@pytest.mark.parametrize("question", ["", " ", "\n\t \u3000"])
+def test_validate_question_rejects_empty(question):
+    with pytest.raises(QuestionError, match="empty"):
+        validate_question(question)
+
+
+def test_validate_question_length_limit():
+    assert validate_question("ا" * 2000) == "ا" * 2000
+    assert validate_question("  " + "a" * 2000 + "  ") == "a" * 2000  # counted after stripping
+    with pytest.raises(QuestionError, match=r"2,001 characters; the limit is 2,000"):
+        validate_question("a" * 2001)
+    with pytest.raises(QuestionError, match="the limit is 10"):
+        validate_question("a" * 11, max_chars=10)
+
+
+def test_validate_question_rejects_nul():
+    with pytest.raises(QuestionError, match="NUL"):
+        validate_question("ما قيمة\x00 الصفقة؟")
+
+
+def test_validate_question_rejects_non_text():
+    with pytest.raises(QuestionError, match="must be text, got bytes"):
+        validate_question(b"question")  # type: ignore[arg-type]
+
+
+def test_question_error_is_a_rag_value_error():
+    assert issubclass(QuestionError, RagError) and issubclass(QuestionError, ValueError)
+
+
+# --- the pipeline on the real seeds (slow: the real model) --------------------------------------------
+
+
+def _stream(pipeline, question, **kwargs) -> tuple[list[str], Answer]:
+    items = list(pipeline.ask_stream(question, **kwargs))
+    *deltas, final = items
+    assert all(isinstance(d, str) for d in deltas)
+    assert isinstance(final, Answer)
+    return deltas, final
+
+
+def _passage_chunk_ids(answer: Answer) -> set[str]:
+    ids = set()
+    for h in answer.passages:
+        ids.add(h.chunk.chunk_id)
+        ids.update(d.chunk_id for d in h.duplicates)  # a corroborating quote comes from a folded duplicate
+    return ids
+
+
+@pytest.mark.slow
+def test_ask_stream_deltas_then_final_answer(seed_pipeline):
+    question = "كم عدد الموظفين الذين سرّحتهم أمازون؟"
+    deltas, answer = _stream(seed_pipeline, question)
+    assert deltas
+    assert "".join(deltas) == answer.text  # the extractive backend never replaces what it streamed
+    assert answer.backend == "extractive"
+    assert answer.question == question
+    assert answer.language == "ar"
+    assert set(answer.timings) == {"embed_ms", "retrieve_ms", "answer_ms", "total_ms"}
+    assert all(v >= 0 for v in answer.timings.values())
+    assert answer.timings["total_ms"] >= answer.timings["retrieve_ms"]
+    assert answer.passages and all(isinstance(h, Hit) for h in answer.passages)
+    assert len(answer.passages) <= seed_pipeline.settings.k
+    assert not answer.abstained
+    assert any("14,000" in c.quote for c in answer.citations)
+    for c in answer.citations:
+        assert c.chunk_id in _passage_chunk_ids(answer)
+        assert seed_pipeline.documents[c.doc_id].text[c.start : c.end] == c.quote
+
+
+@pytest.mark.slow
+def test_english_question_finds_arabic_passages(seed_pipeline):
+    answer = seed_pipeline.ask("How many employees did Amazon lay off?")
+    assert answer.language == "en"
+    assert not answer.abstained
+    assert answer.text.startswith("According to the articles")
+    assert all(detect_language(h.chunk.text) == "ar" for h in answer.passages)
+    assert any("14,000" in c.quote for c in answer.citations)
+    assert all(c.chunk_id in _passage_chunk_ids(answer) for c in answer.citations)
+
+
+@pytest.mark.slow
+def test_english_question_cites_the_deal_article(seed_pipeline):
+    answer = seed_pipeline.ask("How much is the cloud computing deal between OpenAI and Amazon worth?")
+    assert answer.language == "en"
+    assert not answer.abstained
+    assert any("38 مليار" in c.quote for c in answer.citations)
+
+
+@pytest.mark.slow
+def test_follow_up_carries_the_previous_question(seed_pipeline):
+    first_question = "ما قيمة صفقة OpenAI مع أمازون؟"
+    first = seed_pipeline.ask(first_question)
+    assert any("38 مليار" in c.quote for c in first.citations)
+
+    follow = seed_pipeline.ask("وما مدتها؟", history=[(first_question, first.text)])
+    assert follow.question == "وما مدتها؟"
+    assert first_question in follow.retrieval_query
+    assert not follow.abstained
+    assert "سبع سنوات" in follow.text or any("سبع سنوات" in c.quote for c in follow.citations)
+
+    alone = seed_pipeline.ask("وما مدتها؟")
+    assert alone.retrieval_query == "وما مدتها؟"
+    assert "أمازون" not in alone.retrieval_query and "OpenAI" not in alone.retrieval_query
+
+
+@pytest.mark.slow
+def test_unknown_backend_is_a_config_error(seed_pipeline):
+    with pytest.raises(ConfigError, match="nonexistent"):
+        seed_pipeline.answerer("nonexistent")
+    with pytest.raises(ConfigError):
+        seed_pipeline.ask_stream("ما قيمة الصفقة؟", backend="nonexistent")
+
+
+@pytest.mark.slow
+def test_bad_question_fails_before_anything_is_yielded(seed_pipeline):
+    # ask_stream validates eagerly: the error comes from the call, not from the first next().
+    with pytest.raises(QuestionError, match="empty"):
+        seed_pipeline.ask_stream("   ")
+    with pytest.raises(QuestionError, match="limit is 2,000"):
+        seed_pipeline.ask_stream("a" * 2001)
+
+
+@pytest.mark.slow
+def test_concurrent_questions_all_get_their_answers(seed_pipeline):
+    # Phrasings used nowhere else, so each thread really runs the model (the query cache is cold).
+    cases = [
+        ("كم موظفا سرّحت أمازون قبل أيام من الإعلان؟", "14,000"),
+        ("What is the total value of the OpenAI-Amazon cloud agreement?", "38 مليار"),
+        ("ما مدة اتفاقية الحوسبة السحابية بين أمازون وOpenAI؟", "سبع"),
+    ]
+    start = threading.Barrier(len(cases))
+
+    def ask(question):
+        start.wait(timeout=60)
+        return seed_pipeline.ask(question)
+
+    with ThreadPoolExecutor(max_workers=len(cases)) as pool:
+        answers = list(pool.map(ask, [q for q, _ in cases]))
+    for (question, expected), answer in zip(cases, answers, strict=True):
+        assert answer.question == question
+        assert not answer.abstained, answer.text
+        assert any(expected in c.quote for c in answer.citations), answer.text
