@@ -92,8 +92,13 @@ def latin_skeleton(word: str) -> str:
 def arabic_skeleton(word: str) -> str:
     """Consonant skeleton of an Arabic word, in the classes shared with Latin script.
 
+    A final ه is dropped: after lexical normalization it is usually a ta marbuta (مالطة -> مالطه),
+    a vowel in transliteration.
+
     Example: ``arabic_skeleton("إنفيديا") == "NFD"``
     """
+    if word.endswith("ه") and len(word) > 2:
+        word = word[:-1]
     return "".join(_ARABIC_CLASS.get(ch, "") for ch in word)
 
 

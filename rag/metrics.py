@@ -67,9 +67,22 @@ def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
     padded = f" {fold_answer_text(prediction)} "
     for answer in answers:
         gold = fold_answer_text(answer)
-        if gold and re.search(rf" (?:[وفبلك]|[وف]?[بلك]?ال)?{re.escape(gold)} ", padded):
+        if gold and re.search(rf" (?:{_proclitic_pattern(gold)}) ", padded):
             return True
     return False
+
+
+def _proclitic_pattern(gold: str) -> str:
+    """A regex for ``gold`` with the proclitics Arabic may attach to its first word.
+
+    و/ف, then ب/ل/ك, then the article; ل before the article is written لل.
+
+    Example: ``re.fullmatch(_proclitic_pattern("الإمارات"), "وللإمارات") is not None``
+    """
+    g = re.escape(gold)
+    if gold.startswith("ال"):
+        return rf"[وف]?[بك]?{g}|[وف]?لل{re.escape(gold[2:])}"
+    return rf"[وف]?[بلك]?(?:ال)?{g}|[وف]?لل{g}"
 
 
 def _strip_article(word: str) -> str:
