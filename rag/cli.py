@@ -138,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--index-dir", type=Path, help="index folder (default: index/ or $RAG_INDEX_DIR)")
-        p.add_argument("--model", help="sentence-transformers model name or path (default: bundled multilingual-e5-small)")
+        p.add_argument(
+            "--model", help="sentence-transformers model name or path (default: bundled multilingual-e5-small)"
+        )
 
     p = sub.add_parser("index", help="build or update the index from a folder of articles")
     p.add_argument("--corpus", type=Path, help="folder of .txt/.md articles (default: seeds/)")

@@ -44,7 +44,9 @@ _MONTHS = (
     "january february march april june july august september october november december "
     "monday tuesday wednesday thursday friday saturday sunday"
 ).split()
-_DATE_WORDS = frozenset(_bare(normalize(w)) for w in [*_MONTHS, "عام", "سنة", "يوم", "أمس", "غدا", "today", "yesterday"])
+_DATE_WORDS = frozenset(
+    _bare(normalize(w)) for w in [*_MONTHS, "عام", "سنة", "يوم", "أمس", "غدا", "today", "yesterday"]
+)
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
 CUES: dict[str, tuple[str, ...]] = {
