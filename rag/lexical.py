@@ -16,6 +16,7 @@ import Stemmer
 from rag.normalize import normalize, tokenize
 
 log = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG on its own handler
 
 _ARABIC = re.compile("[\u0600-\u06ff]")
 
