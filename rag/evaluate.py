@@ -382,7 +382,7 @@ def evaluate(
         latency_ms = (time.perf_counter() - t0) * 1000
         answers[item.id] = answer
         query = answer.retrieval_query or item.question
-        lexical_query = pipeline.retriever.lexical_query(query)
+        lexical_query = pipeline.lexical_query(query)
         passages = pipeline.retriever.retrieve(
             query, depth, query_vector=pipeline.embed_query(query), lexical_query=lexical_query
         )

@@ -15,7 +15,7 @@ import numpy as np
 from rag.answer import Answerer, AnswerRequest
 from rag.answer.extractive import ExtractiveAnswerer, idf_table
 from rag.config import BACKENDS, Settings
-from rag.crosslingual import NameIndex
+from rag.crosslingual import NameIndex, english_content_words
 from rag.embed import Embedder
 from rag.errors import ConfigError, QuestionError
 from rag.followup import expand_follow_up
@@ -84,12 +84,20 @@ class Pipeline:
         return cls(settings, Index.load(settings.index_dir, settings), embedder)
 
     # --- embedding ---------------------------------------------------------------------
-    def _embed_uncached(self, text: str) -> np.ndarray:
-        return self.embedder.embed_query(text)
+    def _embed_uncached(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        # An English question's content words ride along in the same forward pass: they are
+        # bridged to Arabic words for BM25 (see Retriever.lexical_query).
+        words = english_content_words(text) if detect_language(text) == "en" else []
+        vectors = self.embedder.embed_queries([text, *words])
+        return vectors[0], vectors[1:]
 
     def embed_query(self, text: str) -> np.ndarray:
         """The query embedding, cached: a question is embedded once per pipeline."""
-        return self._embed_cached(text)
+        return self._embed_cached(text)[0]
+
+    def lexical_query(self, text: str) -> str:
+        """The BM25 query for ``text`` (see ``Retriever.lexical_query``), from the cached embeddings."""
+        return self.retriever.lexical_query(text, self._embed_cached(text)[1])
 
     def sentence_vector(self, chunk_id: str, i: int) -> np.ndarray:
         row = self._row_of[chunk_id]
@@ -165,7 +173,7 @@ class Pipeline:
         qvec = self.embed_query(query)
         timings["embed_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        lexical_query = self.retriever.lexical_query(query)
+        lexical_query = self.lexical_query(query)
         hits = self.retriever.retrieve(query, k or self.settings.k, query_vector=qvec, lexical_query=lexical_query)
         timings["retrieve_ms"] = (time.perf_counter() - t) * 1000
         request = AnswerRequest(query, language, hits, self.documents, history, lexical_query)

@@ -12,6 +12,7 @@ from rag.crosslingual import bridge_terms, english_content_words, transliteratio
 from rag.embed import Embedder
 from rag.index import Index
 from rag.lexical import analyze
+from rag.normalize import detect_language
 from rag.types import Hit
 
 log = logging.getLogger(__name__)
@@ -103,18 +104,27 @@ class Retriever:
                 best.setdefault(row, float(s))
         return list(best.items())[:n]
 
-    def lexical_query(self, query: str) -> str:
+    def lexical_query(self, query: str, word_vectors: np.ndarray | None = None) -> str:
         """``query`` plus Arabic words of the corpus for its Latin-script words.
 
-        Two bridges: the words whose embedding is nearest ("loss" -> خساره), and the words that
-        could be transliterations ("Nvidia" -> انفيديا).
+        Two bridges: for an English question, the words whose embedding is nearest ("loss" ->
+        خساره); for any question, the words that could be transliterations ("Nvidia" -> انفيديا).
+
+        Args:
+            query: The question.
+            word_vectors: Query embeddings of ``english_content_words(query)``, if the caller
+                has them (the pipeline embeds them in one batch with the question).
 
         Example: ``"What loss did Nvidia record?"`` -> ``"What loss did Nvidia record? خساره ... انفيديا"``
         """
         words = english_content_words(query)
         if not words or not len(self.index.vocab):
             return query
-        terms = bridge_terms(self.embedder.embed_queries(words), self.index.vocab, self.index.vocab_vectors)
+        terms: list[str] = []
+        if detect_language(query) == "en":
+            if word_vectors is None:
+                word_vectors = self.embedder.embed_queries(words)
+            terms = bridge_terms(word_vectors, self.index.vocab, self.index.vocab_vectors)
         terms += [t for t in transliterations(words, self.index.vocab) if t not in terms]
         return " ".join([query, *terms])
 
@@ -140,7 +150,7 @@ class Retriever:
         lexical = self.index.bm25.search(lexical_query, n)
         rankings = [[i for i, _ in dense], [i for i, _ in lexical]]
         bridged = lexical_query[len(query):].strip()
-        if bridged:
+        if bridged and detect_language(query) == "en":
             # The bridged Arabic words, embedded on their own, act as a rough translation of an
             # English question: a third ranking (English hit@5 on the gold set: 0.71 -> 0.86).
             rankings.append([i for i, _ in self.dense(self.embedder.embed_query(bridged), n)])
