@@ -35,6 +35,14 @@ def split_sentences(text: str) -> list[Span]:
         spans.append((start, end))
         start = m.end()
     spans.append((start, len(text)))
+    return trim_spans(text, spans)
+
+
+def trim_spans(text: str, spans: list[Span]) -> list[Span]:
+    """The spans with surrounding whitespace removed; spans left empty are dropped.
+
+    Example: ``trim_spans(" ab  ", [(0, 5), (3, 5)]) == [(1, 3)]``
+    """
     out = []
     for s, e in spans:
         while s < e and text[s].isspace():
@@ -79,15 +87,7 @@ def split_long(text: str, span: Span, n_tokens: int, budget: int) -> list[Span]:
         out.append((cur, cut))
         cur = cut
     out.append((cur, e))
-    trimmed = []
-    for a, b in out:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if a < b:
-            trimmed.append((a, b))
-    return trimmed
+    return trim_spans(text, out)
 
 
 def chunk_document(
