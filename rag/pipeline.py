@@ -59,6 +59,7 @@ class Pipeline:
         self.embedder = embedder
         self.retriever = Retriever(index, embedder, settings)
         self._answerers: dict[str, Answerer] = {}
+        self._chat_models: dict[str, object] = {}
         self._row_of = {c.chunk_id: i for i, c in enumerate(index.chunks)}
         self._idf = idf_table([set(analyze(c.text)) for c in index.chunks])
         self._embed_cached = lru_cache(maxsize=256)(self._embed_uncached)
@@ -114,24 +115,24 @@ class Pipeline:
         return self._answerers[name]
 
     def _make_answerer(self, name: str) -> Answerer:
-        extractive = self._answerers.get("extractive") or ExtractiveAnswerer(
-            self.sentence_vector, self.embed_query, self._idf,
-            NameIndex([c.text for c in self.index.chunks]), max_quotes=self.settings.max_quotes,
-        )
         if name == "extractive":
-            return extractive
+            return ExtractiveAnswerer(
+                self.sentence_vector, self.embed_query, self._idf,
+                NameIndex([c.text for c in self.index.chunks]), max_quotes=self.settings.max_quotes,
+            )
         from rag.answer.generative import GenerativeAnswerer
 
-        return GenerativeAnswerer(self.chat_model(name), extractive, name)
+        # A generative answer that verifies nothing falls back to the extractive one.
+        return GenerativeAnswerer(self.chat_model(name), self.answerer("extractive"), name)
 
-    @lru_cache(maxsize=4)  # noqa: B019 - one pipeline per process; the cache lives as long as it
     def chat_model(self, name: str):
-        """The LLM behind a generative backend (``openai`` or ``transformers``)."""
+        """The LLM behind a generative backend (``openai`` or ``transformers``), built once."""
         from rag.answer.llm import OpenAIChat, TransformersChat
 
-        if name == "openai":
-            return OpenAIChat.from_settings(self.settings)
-        return TransformersChat.from_settings(self.settings)
+        if name not in self._chat_models:
+            chat = OpenAIChat if name == "openai" else TransformersChat
+            self._chat_models[name] = chat.from_settings(self.settings)
+        return self._chat_models[name]
 
     def retrieval_query(self, question: str, history: list[tuple[str, str]], backend: str) -> str:
         """The text to retrieve with: an LLM rewrite of a follow-up where one is configured,

@@ -162,3 +162,40 @@ def test_concurrent_questions_all_get_their_answers(seed_pipeline):
         assert answer.question == question
         assert not answer.abstained, answer.text
         assert any(expected in c.quote for c in answer.citations), answer.text
+
+
+@pytest.mark.slow
+def test_openai_backend_through_the_pipeline_keeps_verified_quotes_and_rewrites_follow_ups(seed_index, embedder):
+    """The whole path with a real HTTP server speaking the chat-completions protocol."""
+    from rag.index import Index
+    from rag.pipeline import Pipeline
+    from tests.test_llm import OpenAIServer
+
+    settings, _ = seed_index
+    question = "ما قيمة صفقة OpenAI مع أمازون؟"
+    with OpenAIServer() as server:
+        llm_settings = settings.with_(openai_base_url=server.url, openai_model="test-model")
+        pipeline = Pipeline(llm_settings, Index.load(settings.index_dir, llm_settings), embedder)
+        assert "openai" in llm_settings.available_backends()
+        # The model quotes passage [1]'s longest sentence verbatim, and invents a second quote.
+        first = pipeline.retriever.retrieve(question, query_vector=pipeline.embed_query(question))[0]
+        doc = pipeline.documents[first.chunk.doc_id]
+        start, end = max(first.chunk.sentences, key=lambda s: s[1] - s[0])
+        genuine = doc.text[start:end]
+        server.reply = ["بحسب المقالات ", f"«{genuine}» [1] ", "و«صفقة لم تحدث قط» [1]"]
+        items = list(pipeline.ask_stream(question, backend="openai"))
+        answer = items[-1]
+        assert "".join(i for i in items if isinstance(i, str))  # tokens streamed
+        assert answer.backend == "openai"
+        assert answer.dropped_quotes == ["صفقة لم تحدث قط"]
+        [citation] = answer.citations
+        # The verifier locates the quote in the article (trimming end punctuation) at its own offsets.
+        assert citation.doc_id == doc.doc_id and start == citation.start and end - 1 <= citation.end <= end
+        assert doc.text[citation.start : citation.end] == citation.quote
+        assert "صفقة لم تحدث قط" not in answer.text
+
+        # A follow-up is rewritten by the LLM before retrieval.
+        server.reply = ["ما مدة صفقة OpenAI مع أمازون؟"]
+        rewritten = pipeline.retrieval_query("وما مدتها؟", [("ما قيمة صفقة OpenAI مع أمازون؟", answer.text)], "openai")
+        assert rewritten == "ما مدة صفقة OpenAI مع أمازون؟"
+        assert server.requests[-1]["body"]["model"] == "test-model"
