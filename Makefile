@@ -25,8 +25,8 @@ setup: $(VENV)/.installed
 # Debian's Chromium drives the browser test (a test tool's own browser download fails here).
 setup-test: setup
 	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
-		{ if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
-		  else sudo apt-get update && sudo apt-get install -y chromium; fi; }
+		{ if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+		  else sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; fi; }
 
 run: setup
 	HF_HUB_OFFLINE=1 $(PY) app.py --host $(HOST) --port $(PORT)
