@@ -9,9 +9,9 @@ import argparse
 import logging
 from pathlib import Path
 
+from rag.app.ui import build_ui, launch_options
 from rag.config import Settings
 from rag.pipeline import Pipeline
-from rag.ui import build_ui, launch_options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

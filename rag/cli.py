@@ -28,7 +28,7 @@ def _progress() -> bool:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from rag.index import build_index
+    from rag.index.build import build_index
 
     settings = _settings(args)
     report = build_index(settings, rebuild=args.rebuild, progress=_progress() and not args.json)
@@ -75,10 +75,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.evaluate import evaluate
-    from rag.gold import load_gold
+    from rag.eval.evaluate import evaluate
+    from rag.eval.gold import load_gold
+    from rag.eval.report import compare_reports, format_comparison, summary_text, to_json, write_report
     from rag.pipeline import Pipeline
-    from rag.report import compare_reports, format_comparison, summary_text, to_json, write_report
 
     items = load_gold(args.gold)  # every line validated before the model loads
     old = _load_report(args.compare) if args.compare else None
@@ -111,9 +111,10 @@ def _load_report(path: Path) -> dict:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rag.bench import ANN_DEFAULT_SIZE, ANN_LARGE_SIZE, format_bench, run_bench
+    from rag.bench.ann import ANN_DEFAULT_SIZE, ANN_LARGE_SIZE
+    from rag.bench.run import format_bench, run_bench
     from rag.errors import ConfigError
-    from rag.report import to_json
+    from rag.eval.report import to_json
 
     settings = _settings(args)
     ann_size = args.ann_size or (ANN_LARGE_SIZE if args.large else ANN_DEFAULT_SIZE)

@@ -15,14 +15,16 @@ import numpy as np
 from rag.answer import Answerer, AnswerRequest
 from rag.answer.extractive import ExtractiveAnswerer, idf_table
 from rag.config import BACKENDS, Settings
-from rag.crosslingual import NameIndex, english_content_words
-from rag.embed import Embedder
+from rag.embed.embedder import Embedder
 from rag.errors import ConfigError, QuestionError
-from rag.followup import expand_follow_up
-from rag.index import Index, build_index
-from rag.lexical import analyze
-from rag.normalize import detect_language
-from rag.retrieve import Retriever
+from rag.index.build import build_index
+from rag.index.index import Index
+from rag.retrieve.bridge import english_content_words
+from rag.retrieve.followup import expand_follow_up
+from rag.retrieve.hybrid import Retriever
+from rag.text.analyze import analyze
+from rag.text.normalize import detect_language
+from rag.text.translit import NameIndex
 from rag.types import Answer, Document
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,7 @@ class Pipeline:
         With ``build_if_missing``, the index is first brought up to date with the corpus
         (built if missing, rebuilt if made with other settings; a no-op when current).
         """
-        from rag.embed import SentenceTransformerEmbedder
+        from rag.embed.embedder import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder(settings)
         if build_if_missing:
@@ -139,7 +141,7 @@ class Pipeline:
         else the question with the previous question's terms carried over."""
         if history and backend != "extractive":
             from rag.answer.generative import rewrite_follow_up
-            from rag.followup import is_follow_up
+            from rag.retrieve.followup import is_follow_up
 
             if is_follow_up(question):
                 return rewrite_follow_up(self.chat_model(backend), question, history)

@@ -50,7 +50,7 @@ def settings_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., 
 @pytest.fixture(scope="session")
 def embedder():
     """The real bundled multilingual-e5-small, loaded once per session."""
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed.embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(Settings())
 
@@ -61,7 +61,7 @@ def seed_index(settings_factory, embedder):
 
     Treat it as read only; copy ``settings.index_dir`` to ``tmp_path`` before building over it.
     """
-    from rag.index import build_index
+    from rag.index.build import build_index
 
     settings = settings_factory()
     report = build_index(settings, embedder)
@@ -71,7 +71,7 @@ def seed_index(settings_factory, embedder):
 @pytest.fixture(scope="session")
 def seed_pipeline(seed_index, embedder):
     """One Pipeline over the seed index and the session's model (the extractive backend by default)."""
-    from rag.index import Index
+    from rag.index.index import Index
     from rag.pipeline import Pipeline
 
     settings, _ = seed_index

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rag.errors import ConfigError, QuestionError, RagError
-from rag.normalize import detect_language
 from rag.pipeline import validate_question
+from rag.text.normalize import detect_language
 from rag.types import Answer, Hit
 
 # --- validate_question ---------------------------------------------------------------------------
@@ -167,9 +167,9 @@ def test_concurrent_questions_all_get_their_answers(seed_pipeline):
 @pytest.mark.slow
 def test_openai_backend_through_the_pipeline_keeps_verified_quotes_and_rewrites_follow_ups(seed_index, embedder):
     """The whole path with a real HTTP server speaking the chat-completions protocol."""
-    from rag.index import Index
+    from rag.index.index import Index
     from rag.pipeline import Pipeline
-    from tests.test_llm import OpenAIServer
+    from tests.answer.test_llm import OpenAIServer
 
     settings, _ = seed_index
     question = "ما قيمة صفقة OpenAI مع أمازون؟"

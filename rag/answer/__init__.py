@@ -23,7 +23,7 @@ class AnswerRequest:
         documents: The articles by id, for exact offsets and titles.
         history: Earlier turns as ``(question, answer_text)``, oldest first.
         lexical_query: The question's words for lexical matching, with Arabic terms bridged
-            in for an English question (see ``rag.crosslingual``); None means the question.
+            in for an English question (see ``rag.retrieve.bridge``); None means the question.
     """
 
     question: str

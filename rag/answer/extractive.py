@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer import ABSTAIN_TEXT, AnswerRequest
-from rag.chunk import is_heading
-from rag.crosslingual import NameIndex, question_names
-from rag.lexical import analyze, analyze_query
-from rag.normalize import normalize, tokenize
+from rag.ingest.chunk import is_heading
+from rag.text.analyze import analyze, analyze_query
+from rag.text.normalize import normalize, tokenize
+from rag.text.translit import NameIndex, question_names
 from rag.types import Answer, Citation, Document, Hit
 
 # --- question-type cues ------------------------------------------------------------------

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
 
-from rag.normalize import collapse_whitespace, normalize
+from rag.text.normalize import collapse_whitespace, normalize
 from rag.types import Citation, Document, Hit
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The chat app: HTML rendering, the Gradio UI and the feedback log."""

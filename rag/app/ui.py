@@ -1,0 +1,373 @@
+"""The Gradio chat app: chat on the left, the sources of the last answer and the full article on the right.
+
+Rendering lives in ``rag.app.render`` (which escapes every user and article string); this module
+only wires components and events. Messages are HTML that ``present`` built, so the Chatbot is
+told not to run Markdown or LaTeX over them; Gradio's own HTML sanitizer stays on as a second
+line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import gradio as gr
+
+from rag.app.feedback import append_feedback
+from rag.app.render import (
+    answer_html,
+    article_html,
+    citation_label,
+    empty_sources_html,
+    message_html,
+    sources_html,
+)
+from rag.config import Settings
+from rag.errors import QuestionError
+from rag.text.normalize import detect_language
+from rag.types import Answer, Citation, Document
+
+log = logging.getLogger(__name__)
+
+#: Chats answered at once; the pipeline serializes the model's forward pass itself.
+CONCURRENCY = 8
+
+#: A long question is shown shortened in the chat (it is still sent whole).
+SHOWN_QUESTION_CHARS = 400
+
+EXAMPLES_AR = [
+    "ما قيمة الاتفاقية بين OpenAI وأمازون؟",
+    "ما مدة اتفاقية الحوسبة السحابية بين OpenAI وأمازون؟",
+    "كم موظفًا سرّحت أمازون؟",
+    "كم استثمرت إنفيديا في أوبن إيه آي؟",
+]
+EXAMPLES_EN = [
+    "How much is the OpenAI Amazon deal worth?",
+    "How long does the OpenAI Amazon agreement last?",
+    "Which Nvidia chips will Amazon deploy for OpenAI?",
+    "How much did Microsoft invest in OpenAI?",
+]
+
+MESSAGES = {
+    "empty": {
+        "ar": "السؤال فارغ: اكتب سؤالًا عن المقالات.",
+        "en": "The question is empty: type a question about the articles.",
+    },
+    "too_long": {
+        "ar": "السؤال طويل جدًا ({n:,} حرفًا، والحد الأقصى {limit:,} حرف). اختصر السؤال وأعد المحاولة.",
+        "en": "The question is too long ({n:,} characters; the limit is {limit:,}). "
+        "Please shorten it and try again.",
+    },
+    "failed": {
+        "ar": "عذرًا، حدث خطأ ما أثناء إعداد الإجابة. حاول مرة أخرى بعد قليل.",
+        "en": "Sorry, something went wrong while preparing the answer. Please try again in a moment.",
+    },
+    "thanks": {"ar": "شكرًا على تقييمك!", "en": "Thanks for your feedback!"},
+}
+
+HEADER = """
+<div class="app-head">
+  <h1><span dir="rtl" lang="ar">اسأل الأخبار</span> · <span dir="ltr" lang="en">Ask the news</span></h1>
+  <p dir="rtl" lang="ar">اطرح سؤالًا بالعربية أو بالإنجليزية عن المقالات الإخبارية: تقتبس كل إجابة
+  المقالات حرفيًا مع مصادر مرقّمة يمكنك فتحها لترى الاقتباس في موضعه.</p>
+  <p dir="ltr" lang="en">Ask in Arabic or English about the news articles: every answer quotes the
+  articles verbatim, with numbered sources you can open to see each quote in place.</p>
+</div>
+"""
+
+# System fonts only, so the page never fetches a web font; the Arabic ones first where they exist.
+FONTS = [
+    "system-ui",
+    "Segoe UI",
+    "Noto Sans Arabic",
+    "Noto Naskh Arabic",
+    "DejaVu Sans",
+    "Tahoma",
+    "Arial",
+    "sans-serif",
+]
+MONO_FONTS = ["ui-monospace", "DejaVu Sans Mono", "Consolas", "monospace"]
+
+CSS = """
+.app-head h1 { margin: 0 0 .25rem 0; font-size: 1.6rem; }
+.app-head p { margin: .1rem 0; opacity: .85; }
+#chat .msg { white-space: normal; line-height: 1.7; }
+#chat .msg[dir="rtl"] { direction: rtl; text-align: right; unicode-bidi: isolate; }
+#chat .msg[dir="ltr"] { direction: ltr; text-align: left; unicode-bidi: isolate; }
+#chat .msg .line[dir="rtl"] { text-align: right; }
+#chat .msg .line[dir="ltr"] { text-align: left; }
+.cite { font-size: .75em; font-weight: 600; color: var(--color-accent); padding: 0 .1em; }
+sup.cite { vertical-align: super; }
+.sources-heading { margin: 0 0 .5rem 0; }
+.source-list { list-style: none; padding: 0; margin: 0; }
+.source { margin: 0 0 .9rem 0; padding: .6rem .7rem; border: 1px solid var(--border-color-primary);
+  border-radius: var(--radius-lg); }
+.source-head { display: flex; flex-wrap: wrap; gap: .4rem; align-items: baseline; }
+.source-id { font-size: .75em; opacity: .7; }
+.source-score { font-size: .75em; opacity: .7; margin-inline-start: auto; }
+.passage { margin: .4rem 0 0 0; padding: 0 .6rem; border-inline-start: 3px solid var(--border-color-accent);
+  line-height: 1.7; }
+mark { background: #ffe58a; color: inherit; padding: 0 .1em; border-radius: 2px; }
+.article { line-height: 1.8; }
+.article-head { margin-bottom: .5rem; }
+.article-body { max-height: 32rem; overflow-y: auto; padding: .2rem .4rem; }
+.no-sources { opacity: .7; }
+.source-list { max-height: 40rem; overflow-y: auto; }
+/* The question box follows what is typed: Arabic right to left, English left to right. */
+#question textarea { unicode-bidi: plaintext; text-align: start; }
+"""
+
+# Runs in the article viewer: after each new article is rendered, scroll its own box (not the
+# page) so the highlighted quote sits near the top third.
+SCROLL_TO_QUOTE = """
+const scroll = () => {
+  const mark = element.querySelector('mark#quote');
+  const box = element.querySelector('.article-body');
+  if (!mark || !box) return;
+  box.scrollTop += mark.getBoundingClientRect().top - box.getBoundingClientRect().top - box.clientHeight / 3;
+};
+watch('value', scroll);
+scroll();
+"""
+
+
+class AnswersQuestions(Protocol):
+    """What the UI needs from ``rag.pipeline.Pipeline``."""
+
+    settings: Settings
+
+    @property
+    def documents(self) -> dict[str, Document]: ...
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: list[tuple[str, str]] | None = None,
+        k: int | None = None,
+        backend: str | None = None,
+    ) -> Iterator[str | Answer]: ...
+
+
+def launch_options() -> dict[str, Any]:
+    """Theme and CSS for ``Blocks.launch`` (Gradio 6 takes them there, not in the ``Blocks`` constructor).
+
+    Example: ``build_ui(pipeline).launch(server_port=7860, **launch_options())``
+    """
+    theme = gr.themes.Default(font=FONTS, font_mono=MONO_FONTS)
+    return {"theme": theme, "css": CSS}
+
+
+def question_error_text(question: str, error: QuestionError, max_chars: int) -> str:
+    """A user-facing message for a rejected question, in the question's language.
+
+    Example: ``question_error_text("x" * 2001, err, 2000)`` -> ``"The question is too long (2,001 ..."``
+    """
+    stripped = question.strip()
+    lang = _language(stripped)
+    if not stripped:
+        return MESSAGES["empty"][lang]
+    if len(stripped) > max_chars:
+        return MESSAGES["too_long"][lang].format(n=len(stripped), limit=max_chars)
+    return str(error)
+
+
+class ChatHandlers:
+    """The app's event handlers over one shared pipeline, kept apart from the layout so they can be tested.
+
+    Per-session state travels through Gradio: ``messages`` (the chat as rendered HTML) and
+    ``turns`` (assistant message index -> ``{question, answer, citations}``), from which the
+    conversation history and the 👍/👎 records are taken.
+    """
+
+    def __init__(self, pipeline: AnswersQuestions) -> None:
+        self.pipeline = pipeline
+        self.settings = pipeline.settings
+
+    def respond(
+        self,
+        question: str,
+        messages: list[dict[str, Any]],
+        turns: dict[int, dict[str, Any]],
+        k: float,
+        backend: str,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer. Yields ``(question box, messages, turns, citations, sources, picker, article)``.
+
+        The question box is cleared while answering and given back when the question is rejected
+        or answering fails, so the user can edit and resend it.
+        """
+        question = question or ""
+        lang = _language(question)
+        asked = [*messages, {"role": "user", "content": message_html(_shown(question))}]
+        history = [(t["question"], t["answer"]) for _, t in sorted(turns.items())]
+        keep = gr.update()
+        try:
+            stream = self.pipeline.ask_stream(question, history=history, k=int(k), backend=backend)
+            messages = [*asked, _assistant("…", lang)]
+            yield "", messages, turns, keep, keep, keep, keep
+            partial = ""
+            answer: Answer | None = None
+            for item in stream:
+                if isinstance(item, Answer):
+                    answer = item
+                    break
+                partial += item
+                messages = [*asked, _assistant(partial, lang)]
+                yield "", messages, turns, keep, keep, keep, keep
+            assert answer is not None, "the pipeline's stream ended without an Answer"
+        except QuestionError as e:
+            text = question_error_text(question, e, self.settings.max_question_chars)
+            yield question, [*asked, _assistant(text, lang)], turns, keep, keep, keep, keep
+            return
+        except Exception:
+            # Anything else is our fault or the backend's: log it, tell the user, keep serving.
+            log.exception("answering failed for question %r", question[:200])
+            yield question, [*asked, _assistant(MESSAGES["failed"][lang], lang)], turns, keep, keep, keep, keep
+            return
+
+        messages = [*asked, {"role": "assistant", "content": answer_html(answer)}]
+        citations = [c.to_dict() for c in answer.citations]
+        turn = {"question": question, "answer": answer.text, "citations": citations}
+        yield (
+            "",
+            messages,
+            {**turns, len(messages) - 1: turn},
+            citations,
+            sources_html(answer, self.pipeline.documents),
+            _picker_update(answer.citations),
+            self.article(citations[0]) if citations else "",
+        )
+
+    def article(self, citation: dict[str, Any]) -> str:
+        """The cited article with the quote marked in place ("" if the article is unknown)."""
+        doc = self.pipeline.documents.get(citation["doc_id"])
+        return article_html(doc, citation["start"], citation["end"]) if doc else ""
+
+    def open_article(self, choice: str | None, citations: list[dict[str, Any]]) -> str:
+        """The article of the citation picked in the radio (its value is the citation's index)."""
+        if choice is None or not str(choice).isdigit() or int(choice) >= len(citations):
+            return ""
+        return self.article(citations[int(choice)])
+
+    def vote(self, turns: dict[int, dict[str, Any]], index: int, liked: bool | str) -> str | None:
+        """Record 👍/👎 on the assistant message at ``index``; the vote written, or None if nothing was.
+
+        Messages that are not answers (error notices) have no turn and are not recorded.
+        """
+        vote = {True: "up", "Like": "up", False: "down", "Dislike": "down"}.get(liked)
+        turn = turns.get(index)
+        if turn is None or vote is None:
+            return None
+        append_feedback(self.settings.feedback_path, turn["question"], turn["answer"], turn["citations"], vote)
+        log.info("feedback %s on message %d", vote, index)
+        return vote
+
+    def on_like(self, turns: dict[int, dict[str, Any]], data: gr.LikeData) -> None:
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        if self.vote(turns, index, data.liked):
+            gr.Info(MESSAGES["thanks"][_language(turns[index]["question"])])
+
+    @staticmethod
+    def clear() -> tuple[Any, ...]:
+        """Empty chat, state, sources, picker, article and question box."""
+        return [], {}, [], empty_sources_html(), gr.update(choices=[], value=None), "", ""
+
+
+def build_ui(pipeline: AnswersQuestions, *, concurrency: int = CONCURRENCY) -> gr.Blocks:
+    """The chat app over ``pipeline``, queued so ``concurrency`` chats are answered at once.
+
+    Launch it with ``build_ui(p).launch(**launch_options())``.
+    """
+    settings = pipeline.settings
+    backends = settings.available_backends()
+    default_backend = settings.backend if settings.backend in backends else backends[0]
+    chat = ChatHandlers(pipeline)
+
+    with gr.Blocks(title="اسأل الأخبار · Ask the news", analytics_enabled=False) as demo:
+        turns = gr.State({})  # assistant message index -> {question, answer, citations}
+        current = gr.State([])  # citations (as dicts) of the answer shown in the sources panel
+        gr.HTML(HEADER)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    elem_id="chat",
+                    label="المحادثة · Chat",
+                    height=560,
+                    layout="bubble",
+                    render_markdown=False,  # messages are HTML built (and escaped) by rag.app.render
+                    sanitize_html=True,
+                    latex_delimiters=[],
+                    allow_tags=False,
+                    feedback_options=("Like", "Dislike"),
+                    placeholder=(
+                        '<div dir="rtl" lang="ar">اسأل عن المقالات…</div>'
+                        '<div dir="ltr" lang="en">Ask about the articles…</div>'
+                    ),
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        elem_id="question",
+                        show_label=False,
+                        placeholder="اكتب سؤالك هنا… · Type your question…",
+                        lines=1,
+                        max_lines=6,
+                        scale=6,
+                        autofocus=True,
+                    )
+                    send = gr.Button("إرسال · Send", variant="primary", scale=1, elem_id="send")
+                with gr.Row():
+                    k = gr.Slider(
+                        1, 10, value=settings.k, step=1, label="عدد المقاطع · Passages (k)", elem_id="k"
+                    )
+                    backend = gr.Dropdown(
+                        backends,
+                        value=default_backend,
+                        label="طريقة الإجابة · Answer backend",
+                        interactive=len(backends) > 1,
+                        elem_id="backend",
+                    )
+                    clear_btn = gr.Button("مسح المحادثة · Clear chat", elem_id="clear")
+                gr.Examples([[q] for q in EXAMPLES_AR], inputs=[question], label="أمثلة · Arabic examples")
+                gr.Examples([[q] for q in EXAMPLES_EN], inputs=[question], label="English examples")
+            with gr.Column(scale=2):
+                sources = gr.HTML(empty_sources_html(), elem_id="sources", js_on_load=None)
+                picker = gr.Radio(
+                    choices=[],
+                    label="افتح المقال كاملًا · Open the whole article",
+                    elem_id="article-picker",
+                )
+                article = gr.HTML("", elem_id="article-view", js_on_load=SCROLL_TO_QUOTE)
+
+        outputs = [question, chatbot, turns, current, sources, picker, article]
+        inputs = [question, chatbot, turns, k, backend]
+        for trigger in (question.submit, send.click):
+            trigger(chat.respond, inputs, outputs, show_progress="hidden")
+        picker.input(chat.open_article, [picker, current], [article], show_progress="hidden")
+        chatbot.like(chat.on_like, [turns], None)
+        clear_outputs = [chatbot, turns, current, sources, picker, article, question]
+        clear_btn.click(chat.clear, None, clear_outputs, queue=False)
+        chatbot.clear(chat.clear, None, clear_outputs, queue=False)
+
+    demo.queue(default_concurrency_limit=concurrency, max_size=256)
+    return demo
+
+
+def _picker_update(citations: list[Citation]) -> dict[str, Any]:
+    choices = [(citation_label(c), str(i)) for i, c in enumerate(citations)]
+    return gr.update(choices=choices, value="0" if choices else None)
+
+
+def _assistant(text: str, lang: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": message_html(text, language=lang)}
+
+
+def _language(text: str) -> str:
+    return detect_language(text) if any(ch.isalpha() for ch in text) else "en"
+
+
+def _shown(question: str) -> str:
+    if len(question) <= SHOWN_QUESTION_CHARS:
+        return question
+    return question[:SHOWN_QUESTION_CHARS] + f"… (+{len(question) - SHOWN_QUESTION_CHARS:,})"

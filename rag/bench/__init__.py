@@ -1,0 +1,1 @@
+"""The benchmark: speed and memory measured as ratios in one run."""

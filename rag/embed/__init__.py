@@ -1,0 +1,1 @@
+"""Embedding: the sentence-transformers embedder and the bundled multilingual model."""

@@ -1,0 +1,1 @@
+"""Evaluation: the gold file, metrics, the evaluation run and its report."""

@@ -1,0 +1,394 @@
+"""The evaluation stage: run gold questions through the pipeline and score retrieval, answers, citations, abstention.
+
+Every question goes through ``Pipeline.ask``, the code path the chat uses, with the user's ``k``. Retrieval is
+scored on a separate, untimed ``retrieve(answer.retrieval_query, max(10, k))`` (same query vector and lexical
+query as the ask) so the @10 metrics see ten passages; fusion and near-duplicate folding are deterministic,
+so its first ``k`` passages are the ones the answer was built from. Scoring is split in two pure steps:
+``score_question`` turns one answer into a ``QuestionRecord`` and ``aggregate`` turns records into the
+report's metric groups.
+
+Conventions (so that numbers are comparable from run to run):
+
+- Retrieval, answer and citation metrics are over answerable questions only.
+- An abstained answer counts as giving no answer: ``contains`` is false, ``f1`` is 0 and it cites nothing,
+  even though its text shows the closest passage it found (that quote is not offered as an answer).
+- A retrieved passage is relevant when it, or a near-duplicate folded into it, contains an evidence span.
+- Undefined values (no question in a group) are ``nan`` and become ``null`` in JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rag.eval.gold import GoldItem
+from rag.eval.metrics import (
+    citation_hit,
+    citation_precision,
+    contains_answer,
+    hit_at_k,
+    is_relevant,
+    mean,
+    ndcg_at_k,
+    percentile,
+    reciprocal_rank,
+    token_f1,
+)
+from rag.types import Answer, Hit
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+#: Passages retrieved for scoring: the @10 metrics need ten.
+RETRIEVAL_DEPTH = 10
+#: The hit@k cut-off named in a question's failed checks ("retrieval@5").
+FAILED_RETRIEVAL_K = 5
+LANGUAGES = ("ar", "en")
+
+
+@dataclass
+class QuestionRecord:
+    """Everything scored about one gold question.
+
+    Attributes:
+        id: The gold id.
+        lang: ``"ar"`` or ``"en"``.
+        question: The question as asked.
+        answerable: Whether the gold set has an answer for it.
+        answers: The gold answers.
+        sources: The gold source document ids.
+        answer: The answer text shown to the user.
+        abstained: Whether the pipeline declined to answer.
+        relevant: Relevance of each passage of the scoring retrieval, best first (answerable only).
+        retrieved_chunks: Chunk ids of the scoring retrieval, best first.
+        retrieved_docs: Their document ids.
+        cited_docs: The document id of each citation (empty for an abstained answer, see module docstring).
+        contains: Whether the answer contains a gold answer (None for an unanswerable question).
+        f1: Best token F1 against the gold answers (None for an unanswerable question).
+        latency_ms: Wall time of ``Pipeline.ask``.
+        strength: The extractive answerer's evidence strength, when the backend is extractive.
+        follows: The id this follow-up leans on, if any.
+        failed: The checks this question fails (see ``failed_checks``).
+    """
+
+    id: str
+    lang: str
+    question: str
+    answerable: bool
+    answers: list[str]
+    sources: list[str]
+    answer: str
+    abstained: bool
+    relevant: list[bool]
+    retrieved_chunks: list[str]
+    retrieved_docs: list[str]
+    cited_docs: list[str]
+    contains: bool | None
+    f1: float | None
+    latency_ms: float
+    strength: float | None = None
+    follows: str | None = None
+    failed: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def passage_relevance(hits: Sequence[Hit], evidence: Sequence[str]) -> list[bool]:
+    """Whether each passage, or one of the near-duplicates folded into it, contains an evidence span.
+
+    Example: ``passage_relevance([hit_with_text("a b c")], ["b  c"]) == [True]``
+
+    Args:
+        hits: Retrieved passages, best first.
+        evidence: Verbatim spans that support the gold answer.
+
+    Returns:
+        One boolean per hit.
+    """
+    return [
+        is_relevant(h.chunk.text, evidence) or any(is_relevant(d.text, evidence) for d in h.duplicates)
+        for h in hits
+    ]
+
+
+def failed_checks(record: QuestionRecord) -> list[str]:
+    """The checks a scored question fails, most telling first.
+
+    Answerable: ``refused``, ``retrieval@5`` (no relevant passage in the first five), ``contains``,
+    ``citation`` (no citation of a source article). Unanswerable: ``not_refused``.
+
+    Example: ``failed_checks(unanswerable_record_that_answered) == ["not_refused"]``
+    """
+    if not record.answerable:
+        return [] if record.abstained else ["not_refused"]
+    out = []
+    if record.abstained:
+        out.append("refused")
+    if not hit_at_k(record.relevant, FAILED_RETRIEVAL_K):
+        out.append(f"retrieval@{FAILED_RETRIEVAL_K}")
+    if not record.contains:
+        out.append("contains")
+    if not citation_hit(record.cited_docs, record.sources):
+        out.append("citation")
+    return out
+
+
+def score_question(
+    item: GoldItem, answer: Answer, passages: Sequence[Hit], latency_ms: float, strength: float | None = None
+) -> QuestionRecord:
+    """Score one answered gold question.
+
+    Example: ``score_question(item, pipeline.ask(item.question), hits, 42.0).failed == []`` for a good answer.
+
+    Args:
+        item: The gold question.
+        answer: What ``Pipeline.ask`` returned.
+        passages: The scoring retrieval (``RETRIEVAL_DEPTH`` passages for the same retrieval query).
+        latency_ms: Wall time of the ask.
+        strength: The extractive evidence strength, if known.
+
+    Returns:
+        The record, with ``failed`` filled in.
+    """
+    answered = not answer.abstained
+    cited = [c.doc_id for c in answer.citations] if answered else []
+    record = QuestionRecord(
+        id=item.id,
+        lang=item.lang,
+        question=item.question,
+        answerable=item.answerable,
+        answers=list(item.answers),
+        sources=list(item.sources),
+        answer=answer.text,
+        abstained=answer.abstained,
+        relevant=passage_relevance(passages, item.evidence) if item.answerable else [],
+        retrieved_chunks=[h.chunk.chunk_id for h in passages],
+        retrieved_docs=[h.chunk.doc_id for h in passages],
+        cited_docs=cited,
+        contains=(answered and contains_answer(answer.text, item.answers)) if item.answerable else None,
+        f1=(token_f1(answer.text, item.answers) if answered else 0.0) if item.answerable else None,
+        latency_ms=round(latency_ms, 2),
+        strength=None if strength is None else round(strength, 4),
+        follows=item.follows,
+    )
+    record.failed = failed_checks(record)
+    return record
+
+
+def _share(flags: Iterable[bool]) -> float:
+    """Share of true values; ``nan`` for none (``_share([True, False]) == 0.5``)."""
+    return mean(float(f) for f in flags)
+
+
+def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
+    """The metric groups of a report, from scored questions.
+
+    Example: ``aggregate([r_hit_at_2, r_unanswerable_refused])["retrieval"]["mrr@10"] == 0.5``
+
+    Args:
+        records: Scored questions (any mix of languages, answerable and not).
+
+    Returns:
+        ``{"n", "retrieval": {hit@1, hit@3, hit@5, mrr@10, ndcg@10}, "answer": {contains, f1, median_chars},
+        "citation": {precision, recall}, "abstention": {unanswerable_refused, answerable_refused},
+        "latency_ms": {p50, p95}}``; a metric with no question to average over is ``nan``.
+    """
+    answerable = [r for r in records if r.answerable]
+    unanswerable = [r for r in records if not r.answerable]
+    answered = [r for r in answerable if not r.abstained]
+    return {
+        "n": len(records),
+        "n_answerable": len(answerable),
+        "n_unanswerable": len(unanswerable),
+        "retrieval": {
+            "hit@1": mean(hit_at_k(r.relevant, 1) for r in answerable),
+            "hit@3": mean(hit_at_k(r.relevant, 3) for r in answerable),
+            "hit@5": mean(hit_at_k(r.relevant, 5) for r in answerable),
+            "mrr@10": mean(reciprocal_rank(r.relevant, 10) for r in answerable),
+            "ndcg@10": mean(ndcg_at_k(r.relevant, 10) for r in answerable),
+        },
+        "answer": {
+            "contains": _share(bool(r.contains) for r in answerable),
+            "f1": mean(r.f1 for r in answerable),
+            "median_chars": percentile([len(r.answer) for r in answerable], 50),
+        },
+        "citation": {
+            "precision": mean(citation_precision(r.cited_docs, r.sources) for r in answered),
+            "recall": _share(citation_hit(r.cited_docs, r.sources) for r in answerable),
+        },
+        "abstention": {
+            "unanswerable_refused": _share(r.abstained for r in unanswerable),
+            "answerable_refused": _share(r.abstained for r in answerable),
+        },
+        "latency_ms": {
+            "p50": percentile([r.latency_ms for r in records], 50),
+            "p95": percentile([r.latency_ms for r in records], 95),
+        },
+    }
+
+
+def abstention_sweep(records: Sequence[QuestionRecord], thresholds: Iterable[float]) -> list[dict[str, float]]:
+    """Refusal rates if the answer abstained below each threshold of evidence strength.
+
+    Records without a strength are left out. A question abstains at threshold t when ``strength < t``,
+    as in ``ExtractiveAnswerer.decide``.
+
+    Example: ``abstention_sweep([r(strength=0.9, answerable=False)], [1.0])[0]["unanswerable_refused"] == 1.0``
+
+    Args:
+        records: Scored questions.
+        thresholds: Candidate thresholds.
+
+    Returns:
+        One ``{"threshold", "unanswerable_refused", "answerable_refused", "balanced"}`` per threshold, where
+        ``balanced`` is the mean of ``unanswerable_refused`` and ``1 - answerable_refused``.
+    """
+    scored = [r for r in records if r.strength is not None]
+    out = []
+    for t in thresholds:
+        unans = _share(r.strength < t for r in scored if not r.answerable)
+        ans = _share(r.strength < t for r in scored if r.answerable)
+        out.append({
+            "threshold": round(float(t), 4),
+            "unanswerable_refused": unans,
+            "answerable_refused": ans,
+            "balanced": (unans + 1 - ans) / 2,
+        })
+    return out
+
+
+def calibrate_abstention(records: Sequence[QuestionRecord], current: float | None = None) -> dict[str, Any]:
+    """The threshold on evidence strength that best separates answerable from unanswerable questions.
+
+    Only the strength is swept: abstention rules the answerer applies on top of it (e.g. an unmet
+    question-type cue) are not modelled, so the rates are those of the threshold alone. Candidates are the
+    midpoints between consecutive observed strengths (and one step beyond each end); the best maximizes
+    ``balanced`` (ties: the lowest threshold, which refuses least). Tuned on the gold set, so it is
+    optimistic for unseen questions: treat it as a direction, not a value to copy blindly.
+
+    Example: ``calibrate_abstention([ans(0.95), unans(0.85)])["best"]["threshold"] == 0.9``
+
+    Args:
+        records: Scored questions with ``strength`` (others are ignored).
+        current: The threshold in use, to report its rates alongside.
+
+    Returns:
+        ``{"n", "current": {...} | None, "best": {...} | None}`` with rates as in ``abstention_sweep``.
+    """
+    strengths = sorted({r.strength for r in records if r.strength is not None})
+    if not strengths:
+        return {"n": 0, "current": None, "best": None}
+    candidates = [strengths[0] - 0.01] + [(a + b) / 2 for a, b in zip(strengths[:-1], strengths[1:], strict=True)]
+    candidates.append(strengths[-1] + 0.01)
+    sweep = abstention_sweep(records, candidates)
+    best = max(sweep, key=lambda s: (-1.0 if math.isnan(s["balanced"]) else s["balanced"], -s["threshold"]))
+    return {
+        "n": sum(r.strength is not None for r in records),
+        "current": abstention_sweep(records, [current])[0] if current is not None else None,
+        "best": best,
+    }
+
+
+def build_report(records: Sequence[QuestionRecord], *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The full evaluation report: overall metrics, per language, calibration and per-question records.
+
+    ``meta`` is kept as given; its ``thresholds`` (language -> current abstention threshold) feed the
+    per-language ``calibration``.
+
+    Example: ``build_report(records)["by_language"]["ar"]["n"] == sum(r.lang == "ar" for r in records)``
+    """
+    report = aggregate(records)
+    report["by_language"] = {lang: aggregate([r for r in records if r.lang == lang]) for lang in LANGUAGES}
+    meta = dict(meta or {})
+    thresholds = meta.get("thresholds") or {}
+    # Per language, as the answerer's thresholds are: cross-lingual questions score lower cosines.
+    report["calibration"] = {
+        lang: calibrate_abstention([r for r in records if r.lang == lang], thresholds.get(lang)) for lang in LANGUAGES
+    }
+    report["meta"] = meta
+    report["questions"] = [r.to_dict() for r in records]
+    return report
+
+
+def _answer_strength(
+    pipeline: Pipeline, answer: Answer, history: list[tuple[str, str]], lexical_query: str
+) -> float | None:
+    """The extractive evidence strength behind ``answer``, recomputed from its passages (untimed)."""
+    from rag.answer import AnswerRequest
+
+    decide = getattr(pipeline.answerer("extractive"), "decide", None)
+    if decide is None:
+        return None
+    # The request the pipeline built for this answer (see Pipeline._run).
+    request = AnswerRequest(
+        answer.retrieval_query, answer.language, answer.passages, pipeline.documents, history, lexical_query
+    )
+    _, strength, _ = decide(request)
+    return float(strength)
+
+
+def _abstention_thresholds(answerer: object) -> dict[str, float]:
+    """The extractive answerer's evidence-strength threshold per language (one shared value or a dict)."""
+    thresholds = getattr(answerer, "thresholds", None)
+    if isinstance(thresholds, dict):
+        return {lang: float(v) for lang, v in thresholds.items()}
+    threshold = getattr(answerer, "threshold", None)
+    return {lang: float(threshold) for lang in LANGUAGES} if threshold is not None else {}
+
+
+def evaluate(
+    pipeline: Pipeline,
+    items: Sequence[GoldItem],
+    *,
+    k: int | None = None,
+    backend: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Ask every gold question through ``pipeline`` and build the report.
+
+    A follow-up (``follows``) is asked with the history ``[(earlier question, earlier answer text)]``.
+
+    Args:
+        pipeline: A loaded pipeline.
+        items: Validated gold items, in file order (a follow-up comes after what it follows).
+        k: Passages handed to the answer stage; defaults to the configured ``k``.
+        backend: Answer backend; defaults to the configured one.
+        progress: Show a progress bar.
+
+    Returns:
+        The report (see ``build_report``), with ``meta`` naming k, backend and the model.
+    """
+    from tqdm import tqdm
+
+    k = k or pipeline.settings.k
+    backend = backend or pipeline.settings.backend
+    depth = max(RETRIEVAL_DEPTH, k)
+    answers: dict[str, Answer] = {}
+    records: list[QuestionRecord] = []
+    for item in tqdm(items, desc="eval", unit="q", disable=not progress):
+        history = []
+        if item.follows is not None:
+            previous = answers[item.follows]
+            history = [(previous.question, previous.text)]
+        t0 = time.perf_counter()
+        answer = pipeline.ask(item.question, history=history, k=k, backend=backend)
+        latency_ms = (time.perf_counter() - t0) * 1000
+        answers[item.id] = answer
+        query = answer.retrieval_query or item.question
+        lexical_query = pipeline.lexical_query(query)
+        passages = pipeline.retriever.retrieve(
+            query, depth, query_vector=pipeline.embed_query(query), lexical_query=lexical_query
+        )
+        strength = _answer_strength(pipeline, answer, history, lexical_query) if backend == "extractive" else None
+        records.append(score_question(item, answer, passages, latency_ms, strength))
+        log.debug("%s: %s", item.id, records[-1].failed or "ok")
+    meta = {"k": k, "backend": backend, "model": pipeline.settings.model,
+            "thresholds": _abstention_thresholds(pipeline.answerer("extractive"))}
+    return build_report(records, meta=meta)

@@ -1,0 +1,233 @@
+"""Build the index: bring an index folder up to date with a corpus folder.
+
+Only new or changed documents are chunked and embedded; removed ones drop out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rag.config import Settings
+from rag.embed.embedder import Embedder, model_fingerprint
+from rag.errors import CorpusError, IndexMismatchError, IndexNotFoundError
+from rag.index.bm25 import BM25Index
+from rag.index.faiss_store import FaissStore
+from rag.index.index import Index
+from rag.index.manifest import index_settings, library_versions, manifest_differences, read_manifest
+from rag.ingest.chunk import chunk_document
+from rag.ingest.load import load_corpus
+from rag.retrieve.bridge import arabic_vocabulary
+from rag.types import Chunk, Document, Skipped
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildReport:
+    """What ``build_index`` did; ``to_dict`` is the ``rag index --json`` object."""
+
+    documents: int
+    chunks: int
+    embedded: int
+    reused: int
+    skipped: list[Skipped]
+    seconds: float
+    model: str
+    dim: int
+    rebuilt_because: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "reused": self.reused,
+            "skipped": [s.to_dict() for s in self.skipped],
+            "seconds": round(self.seconds, 3),
+            "model": self.model,
+            "dim": self.dim,
+        }
+
+
+def build_index(
+    settings: Settings,
+    embedder: Embedder | Callable[[], Embedder] | None = None,
+    *,
+    rebuild: bool = False,
+    progress: bool = False,
+) -> BuildReport:
+    """Bring the index in ``settings.index_dir`` up to date with ``settings.corpus_dir``.
+
+    Only documents that are new or changed are chunked and embedded; removed ones drop out of
+    both retrievers. On an unchanged corpus nothing is loaded, embedded or written.
+
+    Args:
+        settings: Corpus, index and model settings.
+        embedder: An embedder, or a factory called only if something must be embedded.
+        rebuild: Ignore the existing index and embed everything.
+        progress: Show a progress bar while embedding.
+
+    Returns:
+        What was done, with counts and timing.
+
+    Raises:
+        CorpusError: the corpus folder is missing or has no usable article.
+    """
+    t0 = time.perf_counter()
+    documents, skipped = load_corpus(settings.corpus_dir)
+    if not documents:
+        raise CorpusError(
+            f"no usable article in {settings.corpus_dir} ({len(skipped)} file(s) skipped); "
+            "add UTF-8 .txt or .md files"
+        )
+    expected = index_settings(settings, model_fingerprint(settings))
+    doc_hashes = {d.doc_id: d.sha256 for d in documents}
+
+    previous: dict[str, Any] | None = None
+    reasons: list[str] = []
+    if not rebuild:
+        try:
+            previous = read_manifest(settings.index_dir)
+            reasons = manifest_differences(previous, expected)
+        except (IndexNotFoundError, IndexMismatchError) as e:
+            reasons = [str(e)]
+        if previous is not None and not reasons and previous.get("documents") == doc_hashes:
+            counts = previous["counts"]
+            log.info("index is up to date (%d documents, %d chunks)", counts["documents"], counts["chunks"])
+            return BuildReport(
+                len(documents), counts["chunks"], 0, counts["chunks"], skipped,
+                time.perf_counter() - t0, settings.model, previous["dim"],
+            )
+
+    # Reuse chunks and vectors of unchanged documents from a compatible previous index.
+    reuse: dict[str, _DocPart] = {}
+    old_words: dict[str, np.ndarray] = {}
+    if previous is not None and not reasons:
+        old = Index.load(settings.index_dir)
+        old_words = dict(zip(old.vocab, old.vocab_vectors, strict=True))
+        for doc_id, part in _split_by_document(old).items():
+            if doc_hashes.get(doc_id) == old.documents[doc_id].sha256:
+                reuse[doc_id] = part
+    elif reasons and previous is not None:
+        log.warning("rebuilding the whole index: %s", "; ".join(reasons))
+
+    model: Embedder | None = None
+
+    def get_model() -> Embedder:  # loaded only when something must be embedded
+        nonlocal model
+        if model is None:
+            model = embedder() if callable(embedder) and not hasattr(embedder, "embed_passages") else embedder
+        if model is None:
+            from rag.embed.embedder import SentenceTransformerEmbedder
+
+            model = SentenceTransformerEmbedder(settings)
+        return model
+
+    fresh_docs = [d for d in documents if d.doc_id not in reuse]
+    if fresh_docs:
+        reuse.update(_embed_documents(fresh_docs, get_model(), settings, progress))
+    embedded = sum(len(reuse[d.doc_id].chunks) for d in fresh_docs)
+
+    dim = model.dim if model is not None else int(previous["dim"]) if previous else 0
+    parts = [reuse[d.doc_id] for d in documents]
+    chunks = [c for p in parts for c in p.chunks]
+    vectors = _stack([p.vectors for p in parts], dim)
+    sentence_vectors = _stack([p.sentence_vectors for p in parts], dim)
+    sentence_rows: list[list[int]] = []
+    offset = 0
+    for p in parts:
+        sentence_rows.extend([[offset + r for r in rows] for rows in p.sentence_rows])
+        offset += len(p.sentence_vectors)
+
+    ann = dict(hnsw_m=settings.hnsw_m, hnsw_ef_search=settings.hnsw_ef_search,
+               ivf_nlist=settings.ivf_nlist, ivf_nprobe=settings.ivf_nprobe)
+    vocab = arabic_vocabulary(c.text for c in chunks)
+    new_words = [w for w in vocab if w not in old_words]
+    if new_words:
+        old_words.update(zip(new_words, get_model().embed_queries(new_words, progress=progress), strict=True))
+    vocab_vectors = _stack([old_words[w][None, :] for w in vocab], dim)
+
+    store = FaissStore.build(vectors, settings.ann, **ann)
+    sentence_store = FaissStore.build(sentence_vectors, settings.ann, **ann)
+    bm25 = BM25Index.build([c.text for c in chunks])
+    manifest = {
+        **expected,
+        "dim": dim,
+        "documents": doc_hashes,
+        "counts": {"documents": len(documents), "chunks": len(chunks)},
+        "libraries": library_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    Index(
+        {d.doc_id: d for d in documents}, chunks, vectors, store, bm25, manifest,
+        sentence_vectors, sentence_rows, sentence_store, vocab, vocab_vectors,
+    ).save(settings.index_dir)
+    return BuildReport(
+        len(documents), len(chunks), embedded, len(chunks) - embedded, skipped,
+        time.perf_counter() - t0, settings.model, dim, reasons,
+    )
+
+
+@dataclass
+class _DocPart:
+    """One document's share of the index; sentence rows are local to ``sentence_vectors``."""
+
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    sentence_rows: list[list[int]]
+
+
+def _stack(arrays: list[np.ndarray], dim: int) -> np.ndarray:
+    arrays = [a for a in arrays if len(a)]
+    return np.concatenate(arrays).astype(np.float32) if arrays else np.zeros((0, dim), np.float32)
+
+
+def _split_by_document(index: Index) -> dict[str, _DocPart]:
+    parts: dict[str, _DocPart] = {}
+    by_doc: dict[str, list[int]] = {}
+    for row, chunk in enumerate(index.chunks):
+        by_doc.setdefault(chunk.doc_id, []).append(row)
+    for doc_id, rows in by_doc.items():
+        used = sorted({r for row in rows for r in index.sentence_rows[row]})
+        local = {r: i for i, r in enumerate(used)}
+        parts[doc_id] = _DocPart(
+            [index.chunks[r] for r in rows],
+            index.vectors[rows],
+            index.sentence_vectors[used] if used else np.zeros((0, index.dim), np.float32),
+            [[local[r] for r in index.sentence_rows[row]] for row in rows],
+        )
+    return parts
+
+
+def _embed_documents(
+    documents: list[Document], model: Embedder, settings: Settings, progress: bool
+) -> dict[str, _DocPart]:
+    """Chunk the documents and embed their chunks and (unique) sentences in one batch."""
+    per_doc: dict[str, tuple[list[Chunk], list[tuple[int, int]], list[list[int]]]] = {}
+    texts: list[str] = []
+    for doc in documents:
+        chunks = chunk_document(
+            doc, model.count_tokens, settings.chunk_tokens, settings.chunk_overlap, settings.heading_max_chars
+        )
+        spans = sorted({s for c in chunks for s in c.sentences})
+        local = {span: i for i, span in enumerate(spans)}
+        per_doc[doc.doc_id] = (chunks, spans, [[local[s] for s in c.sentences] for c in chunks])
+        texts.extend(c.text for c in chunks)
+        texts.extend(doc.text[a:b] for a, b in spans)
+    vectors = model.embed_passages(texts, progress=progress)
+    out: dict[str, _DocPart] = {}
+    cursor = 0
+    for doc_id, (chunks, spans, rows) in per_doc.items():
+        chunk_vecs = vectors[cursor : cursor + len(chunks)]
+        cursor += len(chunks)
+        sent_vecs = vectors[cursor : cursor + len(spans)]
+        cursor += len(spans)
+        out[doc_id] = _DocPart(chunks, chunk_vecs, sent_vecs, rows)
+    return out

@@ -1,0 +1,361 @@
+"""rag.answer.extractive: the pure scoring parts by hand, then the answerer on the real seeds and on a tiny corpus."""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import cache
+
+import pytest
+
+from rag.answer import ABSTAIN_TEXT, AnswerRequest
+from rag.answer.extractive import (
+    ABSTAIN_BELOW,
+    ExtractiveAnswerer,
+    idf_table,
+    question_cue,
+    satisfies_cue,
+    should_abstain,
+    weighted_coverage,
+)
+from rag.index.build import build_index
+from rag.index.index import Index
+from rag.retrieve.hybrid import Retriever
+from rag.text.analyze import analyze
+from rag.text.normalize import detect_language
+from rag.text.translit import NameIndex
+from rag.types import Answer
+
+# --- question_cue --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "cue"),
+    [
+        ("كم بلغت قيمة الصفقة؟", "number"),
+        ("وكم مدتها؟", "number"),  # a follow-up: the conjunction is glued to the question word
+        ("ما قيمة صفقة OpenAI مع أمازون؟", "number"),
+        ("How much is the deal worth?", "number"),
+        ("How many employees did Amazon lay off?", "number"),
+        ("How long will the agreement run?", "number"),
+        ("متى أعلنت الشركة عن الصفقة؟", "date"),  # متى normalizes to متي
+        ("ومتى؟", "date"),
+        ("When was the deal signed?", "date"),
+        ("من هو الرئيس التنفيذي لشركة OpenAI؟", "name"),
+        ("Who runs Amazon?", "name"),
+        ("لماذا توترت العلاقات بين الشركتين؟", None),
+        ("What is Stargate?", None),
+        ("Why did the shares rise?", None),
+    ],
+)
+def test_question_cue(question, cue):
+    assert question_cue(question) == cue
+
+
+def test_question_cue_needs_whole_words():
+    # "حكم" ends in كم and "whenever" starts with when: neither is the question word.
+    assert question_cue("ما حكم المحكمة؟") is None
+    assert question_cue("Whenever possible?") is None
+
+
+# --- satisfies_cue -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("بقيمة 38 مليار دولار", True),
+        ("بقيمة ٣٨ مليار دولار", True),  # Arabic-Indic digits are folded first
+        ("قامت بتسريح 14,000 موظف", True),
+        ("اتفاقية مدتها سبع سنوات", True),  # a number word, no digit
+        ("وسبع سنوات أخرى", True),  # a number word behind a proclitic
+        ("تعمل الشركة في هذا المجال منذ 2019", False),  # a year is not a quantity
+        ("تأسست الشركة عام 2015 في سياتل", False),
+        ("أعلنت الشركة عن صفقة جديدة مع أمازون", False),
+    ],
+)
+def test_satisfies_number_cue(sentence, expected):
+    assert satisfies_cue(sentence, "number") is expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("أعلنت الشركتان في 3 نوفمبر 2025 عن الاتفاقية", True),
+        ("صرح بذلك يوم الخميس", True),
+        ("signed in March 2024", True),
+        ("بلغت القيمة 38 مليار دولار", False),
+        ("أعلنت الشركة عن صفقة جديدة مع أمازون", False),
+    ],
+)
+def test_satisfies_date_cue(sentence, expected):
+    assert satisfies_cue(sentence, "date") is expected
+
+
+def test_satisfies_no_cue_and_name_cue():
+    assert satisfies_cue("أي جملة", None) is True
+    # Arabic names are not capitalized, so any non-empty sentence may hold the name asked for.
+    assert satisfies_cue("قال الرئيس التنفيذي إن الشركة ستنمو", "name") is True
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        pytest.param("تعتمد الشركة على الحوسبة السحابية", id="aab-in-cloud"),  # 12 times in the seeds
+        pytest.param("ناقش الاجتماع أسباب الأزمة", id="aab-in-reasons"),
+        pytest.param("تعتمد الشركة على ممارسات جديدة", id="maris-in-practices"),
+        pytest.param("حلت الشركة في المركز الخامس", id="ams-in-fifth"),
+        pytest.param("The mayor spoke to reporters", id="may-in-mayor"),
+    ],
+)
+def test_date_cue_rejects_month_names_inside_words(sentence):
+    assert satisfies_cue(sentence, "date") is False
+
+
+def test_number_cue_strips_only_proclitics():
+    assert satisfies_cue("None of the companies agreed to the terms", "number") is False
+
+
+# --- weighted_coverage ---------------------------------------------------------------------------
+
+
+def test_weighted_coverage_docstring_example():
+    assert weighted_coverage(["a", "b"], {"a"}, {"a": 3.0, "b": 1.0}) == 0.75
+
+
+def test_weighted_coverage_hand_computed():
+    # Terms {صفقه, امازون, قيمه} (the repeated صفقه counts once); قيمه has no IDF entry -> 1.0.
+    # total = 2 + 3 + 1 = 6; found = صفقه 2 + قيمه 1 = 3; 3 / 6 = 0.5.
+    idf = {"صفقه": 2.0, "امازون": 3.0}
+    assert weighted_coverage(["صفقه", "امازون", "قيمه", "صفقه"], {"صفقه", "قيمه", "دولار"}, idf) == 0.5
+    # Only the rare term found: 3 / 6.
+    assert weighted_coverage(["صفقه", "امازون", "قيمه"], {"امازون"}, idf) == 0.5
+    assert weighted_coverage(["صفقه", "امازون"], {"صفقه", "امازون"}, idf) == 1.0
+    assert weighted_coverage(["صفقه"], set(), idf) == 0.0
+
+
+def test_weighted_coverage_no_weight_is_zero():
+    assert weighted_coverage([], {"a"}, {}) == 0.0
+    assert weighted_coverage(["a"], {"a"}, {"a": 0.0}) == 0.0  # total weight 0: no division by zero
+
+
+# --- should_abstain ------------------------------------------------------------------------------
+
+
+def test_should_abstain_docstring_example():
+    assert should_abstain(0.9, False, "ar", {"ar": 0.8}) is True
+
+
+def test_should_abstain_per_language_threshold():
+    thresholds = {"ar": 0.832, "en": 0.788}
+    assert should_abstain(0.83, True, "ar", thresholds) is True  # below the Arabic threshold
+    assert should_abstain(0.83, True, "en", thresholds) is False  # above the English one
+    assert should_abstain(0.832, True, "ar", thresholds) is False  # at the threshold: answered
+    assert should_abstain(0.78, True, "en", thresholds) is True
+    # An unknown language falls back to the lowest threshold (0.788).
+    assert should_abstain(0.80, True, "fr", thresholds) is False
+    assert should_abstain(0.78, True, "fr", thresholds) is True
+
+
+def test_should_abstain_on_unmet_cue_however_close():
+    assert should_abstain(0.99, False, "ar", {"ar": 0.832}) is True
+    assert should_abstain(0.99, False, "en", {"en": 0.788}) is True
+
+
+def test_default_thresholds_are_per_language():
+    assert set(ABSTAIN_BELOW) == {"ar", "en"}
+    assert ABSTAIN_BELOW["en"] < ABSTAIN_BELOW["ar"]  # cross-language cosines run lower
+
+
+# --- idf_table -----------------------------------------------------------------------------------
+
+
+def test_idf_table_docstring_example():
+    assert round(idf_table([{"a"}, {"a", "b"}])["b"], 3) == round(math.log(1 + 2 / 1.5), 3)
+
+
+def test_idf_table_hand_computed():
+    # n = 3; df(a) = 2, df(b) = df(c) = 1; idf = log(1 + n / (df + 0.5)).
+    idf = idf_table([{"a", "b"}, {"a"}, {"c"}])
+    assert set(idf) == {"a", "b", "c"}
+    assert idf["a"] == pytest.approx(math.log(1 + 3 / 2.5))  # log 2.2 = 0.7885
+    assert idf["b"] == pytest.approx(math.log(1 + 3 / 1.5))  # log 3 = 1.0986
+    assert idf["c"] == pytest.approx(idf["b"])
+    assert idf_table([]) == {}
+
+
+def test_idf_table_term_in_every_set_still_positive():
+    # df = n = 2: log(1 + 2 / 2.5) = log 1.8 > 0, so a common term still counts a little.
+    assert idf_table([{"x"}, {"x"}])["x"] == pytest.approx(math.log(1.8))
+
+
+# --- on the real seed articles (slow: the real model) ------------------------------------------------
+
+
+def _check_citations(answer: Answer, documents) -> None:
+    """Every quote is verbatim at its offsets, and the [n] markers and the citations agree."""
+    for c in answer.citations:
+        assert documents[c.doc_id].text[c.start : c.end] == c.quote
+        assert len(c.quote) < 600, c.quote  # a sentence, not a passage
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    assert markers == {c.n for c in answer.citations}
+    assert len(answer.text) < 1200
+
+
+@pytest.mark.slow
+def test_arabic_question_on_deal_value(seed_pipeline):
+    answer = seed_pipeline.ask("ما قيمة صفقة OpenAI مع أمازون؟", backend="extractive")
+    assert answer.backend == "extractive"
+    assert not answer.abstained
+    assert answer.language == "ar"
+    assert answer.text.startswith("بحسب المقالات")
+    assert any("38 مليار" in c.quote for c in answer.citations)
+    _check_citations(answer, seed_pipeline.documents)
+
+
+@pytest.mark.slow
+def test_english_question_gets_english_framing_and_arabic_quote(seed_pipeline):
+    answer = seed_pipeline.ask("How long will the OpenAI and Amazon agreement run?", backend="extractive")
+    assert not answer.abstained
+    assert answer.language == "en"
+    assert answer.text.startswith("According to the articles")
+    assert answer.citations
+    assert all(detect_language(c.quote) == "ar" for c in answer.citations)
+    assert any("سبع" in c.quote for c in answer.citations)  # "مدتها سبع سنوات" / "السنوات السبع"
+    _check_citations(answer, seed_pipeline.documents)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [("ما أفضل وصفة لتحضير الكشري؟", "ar"), ("What is the capital of Canada?", "en")],
+)
+def test_abstains_on_unanswerable_questions(seed_pipeline, question, language):
+    answer = seed_pipeline.ask(question, backend="extractive")
+    assert answer.abstained
+    assert answer.language == language
+    assert answer.text.startswith(ABSTAIN_TEXT[language])
+    # Still shows where it looked: the closest passages' best sentences, numbered in the text.
+    assert answer.citations
+    _check_citations(answer, seed_pipeline.documents)
+
+
+@pytest.mark.slow
+def test_when_question_without_a_date_in_the_articles_abstains(seed_pipeline):
+    answer = seed_pipeline.ask("متى ستبني OpenAI مراكز بيانات في الهند؟", backend="extractive")
+    assert answer.abstained
+
+
+# --- the unmentioned-name check on a tiny invented corpus ---------------------------------------------
+
+TINY = {
+    "a_deal.txt": (
+        "شركة النخيل توقع صفقة مع مجموعة الواحة\n"
+        "أعلنت شركة النخيل للتقنية يوم الثلاثاء عن توقيع صفقة مع مجموعة الواحة بقيمة خمسة مليارات دولار.\n"
+        "وتمتد الصفقة لمدة ثلاث سنوات، وتشمل بناء مراكز بيانات في الرياض وجدة.\n"
+        "وفي خبر منفصل، افتتحت شركة Zephyrion مكتبا جديدا في مدينة دبي لتطوير الألعاب الإلكترونية.\n"
+        "وقال المدير التنفيذي لشركة النخيل إن الصفقة ستوفر آلاف الوظائف في المنطقة.\n"
+    ),
+    "b_farming.txt": (
+        "موسم زراعي جيد في وادي النيل\n"
+        "توقعت وزارة الزراعة أن يرتفع إنتاج القمح هذا الموسم بنسبة عشرة في المئة بفضل الأمطار الغزيرة.\n"
+        "وأشار المزارعون إلى أن أسعار الأسمدة انخفضت مقارنة بالموسم الماضي.\n"
+        "وتخطط الوزارة لتوزيع بذور محسنة على صغار المزارعين في الربيع المقبل.\n"
+    ),
+    "c_football.txt": (
+        "فوز كبير لفريق المدينة\n"
+        "فاز فريق المدينة على منافسه بثلاثة أهداف مقابل هدف واحد في المباراة النهائية للبطولة.\n"
+        "وسجل المهاجم الشاب هدفين في الشوط الثاني أمام جمهور غفير.\n"
+        "وتسلم قائد الفريق الكأس من رئيس الاتحاد بعد نهاية المباراة.\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, settings_factory, embedder):
+    """An index over three invented articles and a way to answer with or without the name check.
+
+    The thresholds are 0 so that only the cue and the name check can make the answer abstain.
+    """
+    corpus = tmp_path_factory.mktemp("tiny_corpus")
+    for name, text in TINY.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    settings = settings_factory(corpus_dir=corpus)
+    build_index(settings, embedder)
+    index = Index.load(settings.index_dir, settings)
+    retriever = Retriever(index, embedder, settings)
+    row_of = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+
+    def sentence_vector(chunk_id, i):
+        return index.sentence_vectors[index.sentence_rows[row_of[chunk_id]][i]]
+
+    query_vector = cache(embedder.embed_query)  # each question is embedded once
+    idf = idf_table([set(analyze(c.text)) for c in index.chunks])
+    names = NameIndex([c.text for c in index.chunks])
+
+    @cache
+    def request_for(question: str) -> AnswerRequest:
+        hits = retriever.retrieve(question, k=3, query_vector=query_vector(question))
+        return AnswerRequest(question, detect_language(question), hits, index.documents)
+
+    def answer(question: str, *, check_names: bool = True) -> tuple[ExtractiveAnswerer, AnswerRequest, Answer]:
+        answerer = ExtractiveAnswerer(sentence_vector, query_vector, idf, names if check_names else None,
+                                      thresholds={"ar": 0.0, "en": 0.0})
+        request = request_for(question)
+        *deltas, final = answerer.stream(request)
+        assert isinstance(final, Answer) and "".join(deltas) == final.text
+        return answerer, request, final
+
+    return names, answer
+
+
+@pytest.mark.slow
+def test_tiny_corpus_mentions_the_name_once(tiny):
+    names, _ = tiny
+    assert names.document_frequency(names.forms("Zephyrion")) == 1
+
+
+@pytest.mark.slow
+def test_rare_name_missing_from_the_best_sentence_abstains(tiny):
+    _, answer = tiny
+    question = "ما قيمة صفقة Zephyrion مع مجموعة الواحة؟"
+    # Without the name check the deal's figure is quoted, although it is another company's deal...
+    _, _, unchecked = answer(question, check_names=False)
+    assert not unchecked.abstained
+    assert "خمسة مليارات" in unchecked.citations[0].quote
+    assert "Zephyrion" not in unchecked.citations[0].quote
+    # ...with it, the answer abstains and still shows that sentence as the closest passage.
+    answerer, request, checked = answer(question)
+    assert checked.abstained
+    assert checked.text.startswith(ABSTAIN_TEXT["ar"])
+    assert checked.citations[0].quote == unchecked.citations[0].quote
+    chosen, _, _ = answerer.decide(request)
+    assert answerer.misses_name(request, chosen) is True
+
+
+@pytest.mark.slow
+def test_rare_name_in_the_best_sentence_is_answered(tiny):
+    _, answer = tiny
+    answerer, request, final = answer("أين افتتحت شركة Zephyrion مكتبها الجديد؟")
+    assert not final.abstained
+    assert "Zephyrion" in final.citations[0].quote
+    chosen, _, _ = answerer.decide(request)
+    assert answerer.misses_name(request, chosen) is False
+
+
+@pytest.mark.slow
+def test_unknown_latin_name_in_arabic_question_abstains(tiny):
+    _, answer = tiny
+    answerer, request, final = answer("ما قيمة صفقة Quorvax مع مجموعة الواحة؟")
+    assert final.abstained
+    chosen, _, _ = answerer.decide(request)
+    assert answerer.misses_name(request, chosen) is True
+
+
+@pytest.mark.slow
+def test_unknown_name_in_english_question_proves_nothing(tiny):
+    # English capitalizes ordinary words, so a name the corpus never mentions is no reason to abstain.
+    _, answer = tiny
+    answerer, request, _ = answer("What is the value of the Quorvax deal with Al Waha group?")
+    chosen, _, _ = answerer.decide(request)
+    assert answerer.misses_name(request, chosen) is False

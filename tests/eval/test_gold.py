@@ -1,0 +1,222 @@
+"""The shipped gold Q&A set against the real seed articles, and load_gold on malformed files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.errors import GoldFileError
+from rag.eval.gold import REQUIRED_FIELDS, GoldItem, check_evidence, load_gold
+from rag.text.normalize import collapse_whitespace, normalize, tokenize
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+GOLD = SEEDS / "gold_qa.jsonl"
+
+
+def _norm(text: str) -> str:
+    return collapse_whitespace(normalize(text))
+
+
+def _word_runs(text: str, n: int) -> set[tuple[str, ...]]:
+    words = tokenize(normalize(text, lexical=True))
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+@pytest.fixture(scope="module")
+def items() -> list[GoldItem]:
+    return load_gold(GOLD)
+
+
+@pytest.fixture(scope="module")
+def documents() -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8-sig") for p in sorted(SEEDS.glob("*.txt"))}
+
+
+# --- the shipped gold file ---------------------------------------------------
+
+
+def test_counts(items: list[GoldItem]) -> None:
+    total = len(items)
+    arabic = sum(item.lang == "ar" for item in items)
+    english = sum(item.lang == "en" for item in items)
+    unanswerable = sum(not item.answerable for item in items)
+    assert total >= 60
+    assert arabic * 3 >= total * 2
+    assert english * 5 >= total
+    assert unanswerable >= 8
+    assert {item.lang for item in items if not item.answerable} == {"ar", "en"}
+
+
+def test_fields_are_in_the_documented_order() -> None:
+    for line in GOLD.read_text(encoding="utf-8").splitlines():
+        keys = list(json.loads(line))
+        assert keys[:6] == list(REQUIRED_FIELDS)
+
+
+def test_every_article_is_covered_and_follow_ups_exist(
+    items: list[GoldItem], documents: dict[str, str]
+) -> None:
+    assert {doc_id for item in items for doc_id in item.sources} == set(documents)
+    assert sum(item.follows is not None for item in items) >= 2
+
+
+def test_every_evidence_string_occurs_verbatim_in_a_source(
+    items: list[GoldItem], documents: dict[str, str]
+) -> None:
+    assert check_evidence(items, documents) == []
+
+
+def test_evidence_is_short_and_contains_an_answer(items: list[GoldItem]) -> None:
+    for item in items:
+        for quote in item.evidence:
+            assert 5 <= len(quote.split()) <= 25, (item.id, quote)
+            assert any(_norm(answer) in _norm(quote) for answer in item.answers), (item.id, quote)
+
+
+def test_every_source_has_its_own_evidence(items: list[GoldItem], documents: dict[str, str]) -> None:
+    for item in items:
+        for doc_id in item.sources:
+            assert any(quote in documents[doc_id] for quote in item.evidence), (item.id, doc_id)
+
+
+def test_arabic_answers_occur_in_a_source_after_normalization(
+    items: list[GoldItem], documents: dict[str, str]
+) -> None:
+    # Task rule: every alias of an answerable Arabic question is article wording, so each one must match.
+    for item in items:
+        if item.lang != "ar" or not item.answerable:
+            continue
+        for answer in item.answers:
+            assert any(_norm(answer) in _norm(documents[d]) for d in item.sources), (item.id, answer)
+
+
+def test_english_questions_carry_the_article_wording(
+    items: list[GoldItem], documents: dict[str, str]
+) -> None:
+    for item in items:
+        if item.lang == "en" and item.answerable:
+            assert any(_norm(a) in _norm(documents[d]) for a in item.answers for d in item.sources), item.id
+
+
+def test_no_question_copies_six_words_of_an_article(items: list[GoldItem], documents: dict[str, str]) -> None:
+    runs = {doc_id: _word_runs(text, 6) for doc_id, text in documents.items()}
+    for item in items:
+        for doc_id in item.sources or tuple(documents):
+            shared = _word_runs(item.question, 6) & runs[doc_id]
+            assert not shared, (item.id, doc_id, shared)
+
+
+def test_word_runs_oracle() -> None:
+    assert _word_runs("أ ب ج د ه و ز", 6) == set()  # one-letter words are dropped by tokenize
+    # ta marbuta folded, alef unified, Latin lowercased: near-copies count as copies
+    expected = {("كم", "قيمه", "صفقه", "امازون", "مع", "openai")}
+    assert _word_runs("كم قيمة صفقة أمازون مع OpenAI", 6) == expected
+
+
+# --- check_evidence ----------------------------------------------------------
+
+
+def test_check_evidence_reports_unknown_sources_and_missing_quotes() -> None:
+    documents = {"a.txt": "بلغت قيمة الصفقة 38 مليار دولار على مدى سبع سنوات."}
+    good = GoldItem("q1", "ar", "كم؟", ("38 مليار",), ("a.txt",), ("قيمة الصفقة 38 مليار دولار",))
+    unknown = GoldItem("q2", "ar", "كم؟", ("38 مليار",), ("b.txt",), ("قيمة الصفقة 38 مليار دولار",))
+    normalized_only = GoldItem("q3", "ar", "كم؟", ("38 مليار",), ("a.txt",), ("قيمه الصفقه 38 مليار دولار",))
+    problems = check_evidence([good, unknown, normalized_only], documents)
+    assert len(problems) == 3
+    assert 'q2: unknown source "b.txt"' in problems
+    assert any(p.startswith("q2: evidence") for p in problems)
+    assert any(p.startswith("q3: evidence") for p in problems)
+
+
+# --- load_gold on malformed files --------------------------------------------
+
+GOOD = {
+    "id": "ar-001",
+    "lang": "ar",
+    "question": "كم قيمة الصفقة؟",
+    "answers": ["38 مليار"],
+    "sources": ["a.txt"],
+    "evidence": ["بقيمة 38 مليار دولار"],
+}
+
+
+def _write(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "gold_qa.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _line(**changes: object) -> str:
+    obj = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in obj.items() if v is not _DROP}, ensure_ascii=False)
+
+
+_DROP = object()
+
+
+def test_good_file_loads_and_skips_blank_lines(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        [
+            _line(),
+            "",
+            _line(id="ar-002", question="وما مدتها؟", follows="ar-001"),
+            _line(id="en-un-01", lang="en", question="Who?", answers=[], sources=[], evidence=[]),
+        ],
+    )
+    items = load_gold(path)
+    assert [item.id for item in items] == ["ar-001", "ar-002", "en-un-01"]
+    expected = GoldItem(
+        "ar-001", "ar", "كم قيمة الصفقة؟", ("38 مليار",), ("a.txt",), ("بقيمة 38 مليار دولار",)
+    )
+    assert items[0] == expected
+    assert items[1].follows == "ar-001"
+    assert [item.answerable for item in items] == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "line_number", "field"),
+    [
+        ('{"id": "ar-002", "lang": "ar",', 2, None),  # bad JSON: no field to name
+        (_line(id="ar-002", answers=_DROP), 2, '"answers"'),
+        (_line(id="ar-002", lang="fr"), 2, '"lang"'),
+        (_line(), 2, '"id"'),  # duplicate of line 1
+        (_line(id="ar-002", answers="38 مليار"), 2, '"answers"'),
+        (_line(id="ar-002", sources=[3]), 2, '"sources"'),
+        (_line(id="ar-002", question="  "), 2, '"question"'),
+        (_line(id="ar-002", extra="x"), 2, '"extra"'),
+        (_line(id="ar-002", follows="ar-999"), 2, '"follows"'),
+        (_line(id="ar-002", sources=[]), 2, '"sources"'),
+        (_line(id="ar-002", answers=[], evidence=[]), 2, '"sources"'),
+        ('["not", "an", "object"]', 2, None),
+        ('{"id": "a", "id": "b"}', 2, '"id"'),
+    ],
+)
+def test_malformed_line_names_line_and_field(
+    tmp_path: Path, bad_line: str, line_number: int, field: str | None
+) -> None:
+    path = _write(tmp_path, [_line(), bad_line])
+    with pytest.raises(GoldFileError) as caught:
+        load_gold(path)
+    message = str(caught.value)
+    assert f"gold_qa.jsonl line {line_number}:" in message
+    if field is not None:
+        assert field in message
+
+
+def test_wrong_lang_message_reads_well(tmp_path: Path) -> None:
+    path = _write(tmp_path, ["", _line(lang="fr")])
+    expected = '^gold_qa.jsonl line 2: field "lang" must be "ar" or "en", got "fr"$'
+    with pytest.raises(GoldFileError, match=expected):
+        load_gold(path)
+
+
+def test_missing_file_and_non_utf8_raise_gold_file_error(tmp_path: Path) -> None:
+    with pytest.raises(GoldFileError, match="not found"):
+        load_gold(tmp_path / "absent.jsonl")
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(_line().encode("utf-8") + b"\n" + "caf\xe9".encode("latin-1"))
+    with pytest.raises(GoldFileError, match="UTF-8"):
+        load_gold(latin1)
