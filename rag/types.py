@@ -1,6 +1,6 @@
 """The small dataclasses that flow between pipeline stages.
 
-load -> Document; chunk -> Chunk; retrieve -> Hit; answer -> Citation, Answer.
+load -> Document; chunk -> Chunk; query -> Query; retrieve -> Hit; answer -> Citation, Evidence, Answer.
 Offsets are character offsets into ``Document.text``, the article exactly as read
 (BOM removed, nothing else touched), so ``doc.text[c.start:c.end] == c.text``.
 """
@@ -8,7 +8,13 @@ Offsets are character offsets into ``Document.text``, the article exactly as rea
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: The languages a question may be asked in (and an answer framed in).
+LANGUAGES = ("ar", "en")
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,37 @@ class Chunk:
         return cls(**{**d, "sentences": tuple(tuple(s) for s in d["sentences"])})
 
 
+@dataclass(frozen=True)
+class Query:
+    """A question ready for retrieval and answering: what the query stage made of it.
+
+    Attributes:
+        text: The question as asked (validated, stripped).
+        language: ``"ar"`` or ``"en"``, from the question's script.
+        retrieval_text: The text retrieved with: the question, or a follow-up resolved against the
+            conversation (earlier question carried over, or an LLM rewrite).
+        lexical: The BM25 query: ``retrieval_text`` plus the bridged Arabic terms.
+        vector: The query embedding of ``retrieval_text`` (L2-normalized).
+        bridged: Arabic words of the corpus bridged from a Latin-script question's words.
+        bridged_vector: The query embedding of the bridged words joined, for a third dense ranking
+            (None when nothing was bridged or the question is not English).
+        history: Earlier turns ``(question, answer_text)``, oldest first.
+    """
+
+    text: str
+    language: str
+    retrieval_text: str
+    lexical: str
+    vector: np.ndarray = field(repr=False, compare=False)
+    bridged: tuple[str, ...] = ()
+    bridged_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+    history: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "language": self.language, "retrieval_text": self.retrieval_text,
+                "lexical": self.lexical, "bridged": list(self.bridged)}
+
+
 @dataclass
 class Hit:
     """A retrieved chunk with its fused score and where each retriever ranked it.
@@ -69,7 +106,8 @@ class Hit:
     Attributes:
         chunk: The passage.
         score: Reciprocal-rank-fusion score (higher is better).
-        dense_score: Cosine similarity to the question, or None if FAISS did not return it.
+        dense_score: Cosine similarity of the passage's closest sentence to the question (always set by
+            hybrid retrieval: computed for a passage that only BM25 found).
         bm25_score: BM25 score, or None if BM25 did not return it.
         dense_rank: 1-based rank in the dense list, or None.
         bm25_rank: 1-based rank in the BM25 list, or None.
@@ -125,6 +163,34 @@ class Citation:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Why an answer was given or refused: the features behind the abstention decision.
+
+    Attributes:
+        strength: Cosine of the retrieved sentence closest to the question.
+        best_score: Combined score of the best quote candidate (see the profile's sentence weights).
+        coverage: IDF-weighted share of the question's terms in the best candidate.
+        cue: The answer type the question asks for (``"number"``, ``"date"``) or None.
+        cue_met: Whether the best candidate holds what the cue asks for.
+        missing_name: A name the question asks about that the quote (or the corpus) does not mention.
+        threshold: The strength below which this question's language abstains.
+        reason: Why the answer abstained (``"weak"``, ``"cue"``, ``"name"``, ``"no_passage"``) or None.
+    """
+
+    strength: float = 0.0
+    best_score: float = 0.0
+    coverage: float = 0.0
+    cue: str | None = None
+    cue_met: bool = True
+    missing_name: str | None = None
+    threshold: float = 0.0
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class Answer:
     """What the pipeline returns for one question.
@@ -140,6 +206,9 @@ class Answer:
         backend: Name of the backend that produced ``text``.
         retrieval_query: The text actually used for retrieval (differs on follow-ups).
         dropped_quotes: Quotes a generative backend produced that were not found in the cited passage.
+        evidence: The extractive evidence behind the answer (set by the extractive answerer, also when a
+            generative backend falls back to it).
+        query: The prepared query the answer was built from (not serialized beyond its text fields).
     """
 
     question: str
@@ -152,6 +221,8 @@ class Answer:
     backend: str = "extractive"
     retrieval_query: str = ""
     dropped_quotes: list[str] = field(default_factory=list)
+    evidence: Evidence | None = None
+    query: Query | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,6 +236,7 @@ class Answer:
             "backend": self.backend,
             "retrieval_query": self.retrieval_query,
             "dropped_quotes": self.dropped_quotes,
+            "evidence": self.evidence.to_dict() if self.evidence else None,
         }
 
 

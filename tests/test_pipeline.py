@@ -77,7 +77,10 @@ def test_ask_stream_deltas_then_final_answer(seed_pipeline):
     assert answer.backend == "extractive"
     assert answer.question == question
     assert answer.language == "ar"
-    assert set(answer.timings) == {"embed_ms", "retrieve_ms", "answer_ms", "total_ms"}
+    assert set(answer.timings) == {"query_ms", "retrieve_ms", "answer_ms", "total_ms"}
+    # The answer carries the query it was built from and the evidence behind it.
+    assert answer.query.text == question and answer.query.retrieval_text == answer.retrieval_query
+    assert answer.evidence.reason is None and answer.evidence.strength >= answer.evidence.threshold
     assert all(v >= 0 for v in answer.timings.values())
     assert answer.timings["total_ms"] >= answer.timings["retrieve_ms"]
     assert answer.passages and all(isinstance(h, Hit) for h in answer.passages)
@@ -178,7 +181,7 @@ def test_openai_backend_through_the_pipeline_keeps_verified_quotes_and_rewrites_
         pipeline = Pipeline(llm_settings, Index.load(settings.index_dir, llm_settings), embedder)
         assert "openai" in llm_settings.available_backends()
         # The model quotes passage [1]'s longest sentence verbatim, and invents a second quote.
-        first = pipeline.retriever.retrieve(question, query_vector=pipeline.embed_query(question))[0]
+        first = pipeline.retrieve(pipeline.prepare(question))[0]
         doc = pipeline.documents[first.chunk.doc_id]
         start, end = max(first.chunk.sentences, key=lambda s: s[1] - s[0])
         genuine = doc.text[start:end]
@@ -196,6 +199,6 @@ def test_openai_backend_through_the_pipeline_keeps_verified_quotes_and_rewrites_
 
         # A follow-up is rewritten by the LLM before retrieval.
         server.reply = ["ما مدة صفقة OpenAI مع أمازون؟"]
-        rewritten = pipeline.retrieval_query("وما مدتها؟", [("ما قيمة صفقة OpenAI مع أمازون؟", answer.text)], "openai")
-        assert rewritten == "ما مدة صفقة OpenAI مع أمازون؟"
+        query = pipeline.prepare("وما مدتها؟", [("ما قيمة صفقة OpenAI مع أمازون؟", answer.text)], "openai")
+        assert query.retrieval_text == "ما مدة صفقة OpenAI مع أمازون؟" and query.text == "وما مدتها؟"
         assert server.requests[-1]["body"]["model"] == "test-model"

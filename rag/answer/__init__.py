@@ -1,15 +1,23 @@
 """The answer stage: turn retrieved passages into a short answer that quotes them verbatim.
 
-Every backend implements ``Answerer``; the pipeline picks one by name with ``make_answerer``.
+Every backend implements ``Answerer`` and is found by name in ``BACKENDS``: a new backend is one
+new class with a ``create(context)`` class method, and one line there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rag.types import Answer, Document, Hit
+from rag.errors import ConfigError
+from rag.types import Answer, Document, Hit, Query
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+    from rag.index.index import Index
+    from rag.profile import Profile
 
 
 @dataclass
@@ -17,21 +25,34 @@ class AnswerRequest:
     """Everything a backend may use to answer one question.
 
     Attributes:
-        question: The question as the user asked it.
-        language: ``"ar"`` or ``"en"``; the answer's framing is written in it.
+        query: The prepared question (its retrieval text, language, vector, bridged terms, history).
         hits: Retrieved passages, best first; citation numbers refer to this order.
         documents: The articles by id, for exact offsets and titles.
-        history: Earlier turns as ``(question, answer_text)``, oldest first.
-        lexical_query: The question's words for lexical matching, with Arabic terms bridged
-            in for an English question (see ``rag.retrieve.bridge``); None means the question.
     """
 
-    question: str
-    language: str
+    query: Query
     hits: list[Hit]
     documents: Mapping[str, Document]
-    history: list[tuple[str, str]] = field(default_factory=list)
-    lexical_query: str | None = None
+
+    @property
+    def question(self) -> str:
+        """The question as retrieved with (a follow-up made standalone)."""
+        return self.query.retrieval_text
+
+    @property
+    def language(self) -> str:
+        """``"ar"`` or ``"en"``: the answer's framing is written in it."""
+        return self.query.language
+
+    @property
+    def history(self) -> list[tuple[str, str]]:
+        """Earlier turns as ``(question, answer_text)``, oldest first."""
+        return list(self.query.history)
+
+    @property
+    def lexical_query(self) -> str:
+        """The question's words for lexical matching, with Arabic terms bridged in (see ``rag.retrieve.query``)."""
+        return self.query.lexical
 
 
 class Answerer(Protocol):
@@ -43,10 +64,62 @@ class Answerer(Protocol):
         """Yield text deltas as they are produced, then the final ``Answer`` as the last item.
 
         The final Answer's ``text`` is authoritative: a backend may replace what it streamed
-        (e.g. after removing an unverifiable quote). ``passages``, ``timings`` and
+        (e.g. after removing an unverifiable quote). ``passages``, ``timings``, ``query`` and
         ``retrieval_query`` are filled in by the pipeline.
         """
         ...
+
+
+@dataclass
+class BackendContext:
+    """What a backend is built from.
+
+    Attributes:
+        settings: The settings (backend endpoints, ``max_quotes``...).
+        index: The loaded index.
+        profile: The corpus profile.
+        answerer: Returns another backend by name (a generative backend's extractive fallback).
+    """
+
+    settings: Settings
+    index: Index
+    profile: Profile
+    answerer: Callable[[str], Answerer]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A registry entry: where the class lives (imported on first use) and the settings it needs."""
+
+    path: str  # "module:Class"; the class has ``create(context) -> Answerer``
+    requires: tuple[str, ...] = ()
+
+    def load(self) -> Any:
+        module, _, name = self.path.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+#: The answer backends by name.
+BACKENDS: dict[str, Backend] = {
+    "extractive": Backend("rag.answer.extractive:ExtractiveAnswerer"),
+    "openai": Backend("rag.answer.generative:OpenAIAnswerer", ("openai_base_url", "openai_model")),
+    "transformers": Backend("rag.answer.generative:TransformersAnswerer", ("transformers_model",)),
+}
+
+
+def check_backend(name: str) -> str:
+    """``name`` if it is a registered backend, else a ConfigError naming the valid ones.
+
+    Example: ``check_backend("extractive") == "extractive"``
+    """
+    if name not in BACKENDS:
+        raise ConfigError(f"backend {name!r} is not one of {', '.join(BACKENDS)}")
+    return name
+
+
+def make_answerer(name: str, context: BackendContext) -> Answerer:
+    """Build the backend called ``name`` over ``context``."""
+    return BACKENDS[check_backend(name)].load().create(context)
 
 
 ABSTAIN_TEXT = {

@@ -2,34 +2,33 @@
 
 A sentence's score mixes its embedding similarity to the question, the share of the
 question's content words it contains (IDF-weighted), whether it satisfies the question-type
-cue (a number for "how much", a date for "when"...), and the rank of its passage. The
-answer abstains when the evidence is weak (see ``should_abstain``).
+cue (a number for "how much", a date for "when"...), and the rank of its passage; the weights,
+thresholds and limits come from the corpus profile (``rag.profile``). The answer abstains when
+the evidence is weak (see ``should_abstain``), and its ``Evidence`` says why.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer import ABSTAIN_TEXT, AnswerRequest
+from rag.answer import ABSTAIN_TEXT, AnswerRequest, BackendContext
 from rag.ingest.chunk import is_heading
-from rag.text.analyze import analyze, analyze_query
+from rag.profile import Profile
+from rag.text.analyze import analyze, analyze_query, strip_proclitics
 from rag.text.normalize import normalize, tokenize
 from rag.text.translit import NameIndex, question_names
-from rag.types import Answer, Citation, Document, Hit
+from rag.types import Answer, Citation, Document, Evidence, Hit
+
 
 # --- question-type cues ------------------------------------------------------------------
-
 def _bare(token: str) -> str:
-    """The token without one Arabic conjunction/preposition and article ("وبالسبع" -> "سبع").
-
-    Example: ``_bare("والخميس") == "خميس"``
-    """
-    return re.sub(r"^(?:[وف]?[بلك]?ال|[وفبلك])(?=..)", "", token)
+    """A token without its Arabic proclitics, as the cue word lists are kept ("وبالسبع" -> "سبع")."""
+    return strip_proclitics(token, min_len=2)
 
 
 _NUMBER_WORDS = frozenset(_bare(normalize(w)) for w in (
@@ -49,23 +48,14 @@ _DATE_WORDS = frozenset(
 )
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
-CUES: dict[str, tuple[str, ...]] = {
-    # Matched against the normalized question (hamza folded, lowercase).
-    "number": ("كم", "how much", "how many", "what percentage", "what share", "ما قيمه", "ما قيمة", "ما نسبه",
-               "ما نسبة", "ما حجم", "ما عدد", "ما مده", "ما مدة", "how long", "how big", "how large", "ما مقدار",
-               "what is the value", "what was the value", "بكم", "وكم", "مدتها", "مدته", "what value"),
-    "date": ("متي", "when", "what date", "what day", "what year", "في اي يوم", "في اي عام", "في اي سنه", "ومتي"),
-    "name": ("من هو", "من هي", "من هم", "who", "which company", "اي شركه", "ما اسم", "ما الشركه", "ومن"),
-}
 
+def question_cue(question: str, cues: Mapping[str, Sequence[str]]) -> str | None:
+    """The answer type the question asks for (a key of ``cues``: ``"number"``, ``"date"``) or None.
 
-def question_cue(question: str) -> str | None:
-    """The answer type the question asks for: ``"number"``, ``"date"``, ``"name"`` or None.
-
-    Example: ``question_cue("كم بلغت قيمة الصفقة؟") == "number"``
+    Example: ``question_cue("كم بلغت قيمة الصفقة؟", {"number": ["كم"]}) == "number"``
     """
     q = " " + normalize(question).replace("؟", " ").replace("?", " ") + " "
-    for cue, keys in CUES.items():
+    for cue, keys in cues.items():
         for key in keys:
             if re.search(r"(?:^|\s|و)" + re.escape(normalize(key)) + r"(?:\s|$)", q):
                 return cue
@@ -85,7 +75,8 @@ def satisfies_cue(sentence: str, cue: str | None) -> bool:
         return any((t[0].isdigit() and not _YEAR.fullmatch(t)) or _bare(t) in _NUMBER_WORDS for t in tokens)
     if cue == "date":
         return any(_YEAR.fullmatch(t) or _bare(t) in _DATE_WORDS for t in tokens)
-    return True  # names are not checked: Arabic script has no capital letters to find them by
+    raise ValueError(f"cue {cue!r} is not one of number, date")
+
 
 
 def weighted_coverage(question_terms: Sequence[str], text_terms: set[str], idf: Mapping[str, float]) -> float:
@@ -115,125 +106,114 @@ class Candidate:
     score: float = 0.0
 
 
-@dataclass(frozen=True)
-class Weights:
-    """How a sentence's score is combined (chosen by a grid search on the gold set)."""
-
-    cosine: float = 1.0  # embedding similarity of sentence and question
-    coverage: float = 0.8  # IDF-weighted share of the question's terms in the sentence
-    cue: float = 0.2  # the sentence holds what the question type asks for
-    rank: float = 0.01  # penalty per rank of the passage the sentence comes from
-    second_ratio: float = 0.9  # quote a second sentence when it scores this close to the best
-
-
-#: Abstain when no retrieved sentence is at least this close to the question (cosine of the
-#: multilingual-e5-small embeddings), per question language: English questions meet Arabic
-#: text across languages and score lower. Calibrated with ``rag eval`` on the gold set;
-#: recalibrate for another model.
-ABSTAIN_BELOW = {"ar": 0.832, "en": 0.788}
-
-
-def should_abstain(closest: float, cue_met: bool, language: str, thresholds: dict[str, float]) -> bool:
-    """Abstain when the closest sentence is too far from the question, or when the question
-    asks for a number, date or name and the best sentence has none.
-
-    A single cosine threshold does not separate answerable from unanswerable questions (their
-    scores overlap); the unmet question-type cue catches near misses such as a figure the
-    articles never give.
-
-    Example: ``should_abstain(0.9, False, "ar", {"ar": 0.8}) is True``
-    """
-    return (not cue_met) or closest < thresholds.get(language, min(thresholds.values()))
-
-
 class ExtractiveAnswerer:
     """Quote the best sentences verbatim, with framing in the question's language; no LLM.
 
     Args:
         sentence_vector: Maps ``(chunk_id, sentence_index)`` to the sentence's embedding.
-        query_vector: Returns the question's embedding (cached by the pipeline).
         idf: Inverse document frequency of analyzed terms over the chunks.
         names: Where the corpus mentions names, for the unmentioned-name check (None: no check).
-        thresholds: Per language, the cosine of the closest sentence below which the answer abstains.
+        profile: The corpus profile: thresholds, sentence weights, cues and limits.
         max_quotes: At most this many sentences are quoted.
     """
 
     name = "extractive"
 
-    def __init__(self, sentence_vector, query_vector, idf: Mapping[str, float], names: NameIndex | None = None,
-                 thresholds: dict[str, float] | None = None, max_quotes: int = 2,
-                 weights: Weights | None = None) -> None:
+    def __init__(self, sentence_vector: Callable[[str, int], np.ndarray], idf: Mapping[str, float],
+                 names: NameIndex | None = None, profile: Profile | None = None, max_quotes: int = 2) -> None:
         self.sentence_vector = sentence_vector
-        self.query_vector = query_vector
         self.idf = idf
         self.names = names
-        self.thresholds = thresholds or ABSTAIN_BELOW
+        self.profile = profile or Profile()
         self.max_quotes = max_quotes
-        self.weights = weights or Weights()
 
-    def candidates(self, request: AnswerRequest, query_terms: list[str], q: np.ndarray) -> list[Candidate]:
+    @classmethod
+    def create(cls, context: BackendContext) -> ExtractiveAnswerer:
+        """The answerer over a loaded index: its sentence vectors, IDF table and name index."""
+        index = context.index
+        row_of = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+
+        def sentence_vector(chunk_id: str, i: int) -> np.ndarray:
+            return index.sentence_vectors[index.sentence_rows[row_of[chunk_id]][i]]
+
+        idf = idf_table([set(analyze(c.text)) for c in index.chunks])
+        names = NameIndex([c.text for c in index.chunks], context.profile.translit_min_consonants)
+        return cls(sentence_vector, idf, names, context.profile, max_quotes=context.settings.max_quotes)
+
+    def candidates(self, request: AnswerRequest, query_terms: list[str], cue: str | None) -> list[Candidate]:
         """Every sentence of the retrieved passages (headings and fragments left out), scored."""
-        cue = question_cue(request.question)
+        q = request.query.vector
         out = []
         seen: set[tuple[str, int]] = set()
         for rank, hit in enumerate(request.hits):
             doc = request.documents[hit.chunk.doc_id]
             for i, (start, end) in enumerate(hit.chunk.sentences):
                 text = doc.text[start:end]
-                if (hit.chunk.doc_id, start) in seen or is_heading(doc.text, (start, end)) or len(text) < 25:
+                if ((hit.chunk.doc_id, start) in seen or is_heading(doc.text, (start, end))
+                        or len(text) < self.profile.min_quote_chars):
                     continue
                 seen.add((hit.chunk.doc_id, start))
                 cos = float(self.sentence_vector(hit.chunk.chunk_id, i) @ q)
                 cov = weighted_coverage(query_terms, set(analyze(text)), self.idf)
                 out.append(Candidate(rank, hit, start, end, text, cos, cov, satisfies_cue(text, cue)))
-        w = self.weights
+        w = self.profile.weights
         for c in out:
             c.score = w.cosine * c.cosine + w.coverage * c.coverage + w.cue * c.cue - w.rank * c.hit_rank
         out.sort(key=lambda c: -c.score)
         return out
 
-    def decide(self, request: AnswerRequest) -> tuple[list[Candidate], float, bool]:
-        """The chosen sentences, the evidence strength (closest sentence's cosine), and whether to abstain."""
+    def decide(self, request: AnswerRequest) -> tuple[list[Candidate], Evidence, bool]:
+        """The chosen sentences, the evidence behind the decision, and whether to abstain."""
+        threshold = self.profile.threshold(request.language)
         if not request.hits:
-            return [], 0.0, True
-        q = self.query_vector(request.question)
-        query_terms = analyze_query(request.lexical_query or request.question, self.idf)
-        ranked = self.candidates(request, query_terms, q)
+            return [], Evidence(threshold=threshold, reason="no_passage"), True
+        cue = question_cue(request.question, self.profile.cues)
+        query_terms = analyze_query(request.lexical_query, self.idf)
+        ranked = self.candidates(request, query_terms, cue)
         if not ranked:
-            return [], 0.0, True
+            return [], Evidence(cue=cue, threshold=threshold, reason="no_passage"), True
         best = ranked[0]
         strength = max(c.cosine for c in ranked)
         chosen = [best]
         for c in ranked[1 : self.max_quotes + 2]:
             if len(chosen) >= self.max_quotes:
                 break
-            if c.score >= self.weights.second_ratio * best.score and not _overlaps(c, chosen):
+            if c.score >= self.profile.weights.second_ratio * best.score and not _overlaps(c, chosen):
                 chosen.append(c)
-        abstain = should_abstain(strength, best.cue, request.language, self.thresholds)
-        return chosen, strength, abstain or self.misses_name(request, chosen)
+        missing = self.missing_name(request, chosen)
+        reason = None
+        if strength < threshold:
+            reason = "weak"
+        elif not best.cue:
+            reason = "cue"
+        elif missing is not None:
+            reason = "name"
+        evidence = Evidence(strength=strength, best_score=best.score, coverage=best.coverage, cue=cue,
+                            cue_met=best.cue, missing_name=missing, threshold=threshold, reason=reason)
+        return chosen, evidence, reason is not None
 
-    def misses_name(self, request: AnswerRequest, chosen: Sequence[Candidate], rare: int = 3) -> bool:
-        """Whether the question names something the quotes don't mention although they should.
+    def missing_name(self, request: AnswerRequest, chosen: Sequence[Candidate]) -> str | None:
+        """A name the question asks about that the quotes don't mention although they should, or None.
 
-        A rare name (in at most ``rare`` passages) must appear in the best quoted sentence: quoting
-        another deal's figure for "the value of the Broadcom deal" is the typical near miss.
+        A rare name (in at most ``profile.rare_name_passages`` passages) must appear in the best quoted
+        sentence: quoting another deal's figure for "the value of the X deal" is the typical near miss.
         A Latin-script name in an Arabic question that the articles never mention means they
         don't cover it. (English questions capitalize ordinary words, so there an unknown
         name proves nothing.)
         """
         if self.names is None:
-            return False
+            return None
         for name in question_names(request.question, request.language):
             forms = self.names.forms(name)
             df = self.names.document_frequency(forms)
             if df == 0 and request.language == "ar":
-                return True
-            if 0 < df <= rare and not self.names.mentions(chosen[0].text, forms):
-                return True
-        return False
+                return name
+            if 0 < df <= self.profile.rare_name_passages and not self.names.mentions(chosen[0].text, forms):
+                return name
+        return None
 
     def stream(self, request: AnswerRequest) -> Iterator[str | Answer]:
-        chosen, strength, abstain = self.decide(request)
+        chosen, evidence, abstain = self.decide(request)
         lang = request.language
         if abstain:
             citations = _citations(chosen, request.documents)
@@ -244,7 +224,8 @@ class ExtractiveAnswerer:
         else:
             chosen.sort(key=lambda c: (c.hit_rank, c.start))
             citations = _citations(chosen, request.documents)
-            support = _corroborating(chosen, citations, request, self.sentence_vector)
+            support = _corroborating(chosen, citations, request, self.sentence_vector,
+                                     self.profile.corroborate_min_cosine)
             lead = "بحسب المقالات:" if lang == "ar" else "According to the articles (quoted in Arabic):"
             lines = [lead]
             for c in citations:
@@ -255,7 +236,7 @@ class ExtractiveAnswerer:
         yield text
         yield Answer(
             question=request.question, language=lang, text=text, abstained=abstain,
-            citations=citations, backend=self.name,
+            citations=citations, backend=self.name, evidence=evidence,
         )
 
 
@@ -273,7 +254,8 @@ def _citations(chosen: Sequence[Candidate], documents: Mapping[str, Document]) -
 
 
 def _corroborating(
-    chosen: Sequence[Candidate], citations: Sequence[Citation], request: AnswerRequest, sentence_vector
+    chosen: Sequence[Candidate], citations: Sequence[Citation], request: AnswerRequest,
+    sentence_vector: Callable[[str, int], np.ndarray], min_cosine: float,
 ) -> list[tuple[int, Citation]]:
     """For each quote, the closest sentence of each near-duplicate passage from another article.
 
@@ -288,7 +270,7 @@ def _corroborating(
             if dup.doc_id in cited_docs:
                 continue
             sims = [float(sentence_vector(dup.chunk_id, i) @ base) for i in range(len(dup.sentences))]
-            if not sims or max(sims) < 0.9:
+            if not sims or max(sims) < min_cosine:
                 continue
             i = int(np.argmax(sims))
             start, end = dup.sentences[i]

@@ -9,13 +9,13 @@ is returned instead, so a wrong or silent model never reaches the user as an uns
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 
-from rag.answer import ABSTAIN_TEXT, Answerer, AnswerRequest
-from rag.answer.llm import ChatModel
+from rag.answer import ABSTAIN_TEXT, Answerer, AnswerRequest, BackendContext
+from rag.answer.llm import THINK, ChatModel, OpenAIChat, TransformersChat
 from rag.answer.verify import verify_answer
 from rag.errors import BackendError
+from rag.retrieve.followup import brief
 from rag.types import Answer, Hit
 
 log = logging.getLogger(__name__)
@@ -37,24 +37,6 @@ _LANGUAGE_RULE = {
     "exactly as they are written in the passages.",
 }
 
-_REWRITE_SYSTEM = (
-    "Rewrite the user's last question so that it can be understood without the conversation: "
-    "replace pronouns and references with what they refer to. Keep the question's language. "
-    "If it is already self-contained, repeat it unchanged. Reply with the question only."
-)
-
-_MARKERS = re.compile(r"\s*\[[\d\s,،]+\]")
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
-_HISTORY_CHARS = 300
-
-
-def _brief(text: str, limit: int = _HISTORY_CHARS) -> str:
-    """An earlier turn shortened for the prompt: markers (they numbered other passages) and excess removed.
-
-    Example: ``_brief("قال «نص» [1] هنا", 100) == "قال «نص» هنا"``
-    """
-    text = " ".join(_MARKERS.sub("", text).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _passage(n: int, hit: Hit) -> str:
@@ -86,41 +68,11 @@ def build_messages(
     system = _SYSTEM.format(language_rule=_LANGUAGE_RULE[lang], abstain=ABSTAIN_TEXT[lang])
     messages = [{"role": "system", "content": system}]
     for past_question, past_answer in history[-2:]:
-        messages.append({"role": "user", "content": _brief(past_question)})
-        messages.append({"role": "assistant", "content": _brief(past_answer)})
+        messages.append({"role": "user", "content": brief(past_question)})
+        messages.append({"role": "assistant", "content": brief(past_answer)})
     passages = "\n\n".join(_passage(n, hit) for n, hit in enumerate(hits, start=1))
     messages.append({"role": "user", "content": f"Passages:\n\n{passages}\n\nQuestion: {question}"})
     return messages
-
-
-def rewrite_follow_up(chat: ChatModel, question: str, history: list[tuple[str, str]]) -> str:
-    """Have the model rewrite a follow-up as a standalone question (same language), for retrieval.
-
-    Returns ``question`` unchanged when there is no history, the model fails or replies with nothing usable.
-
-    Example: after ("ما قيمة صفقة OpenAI مع أمازون؟", ...), "ومتى أُعلنت؟" -> "متى أُعلنت صفقة OpenAI مع أمازون؟"
-    """
-    if not history:
-        return question
-    turns = "\n".join(f"User: {_brief(q)}\nAssistant: {_brief(a)}" for q, a in history[-2:])
-    messages = [
-        {"role": "system", "content": _REWRITE_SYSTEM},
-        {"role": "user", "content": f"Conversation:\n{turns}\n\nLast question: {question}\n\nStandalone question:"},
-    ]
-    try:
-        reply = _THINK.sub("", chat.complete(messages))
-    except BackendError as e:
-        log.warning("could not rewrite the follow-up question (%s); using it as asked", e)
-        return question
-    lines = [line.strip() for line in reply.splitlines() if line.strip()]
-    if not lines:
-        return question
-    rewritten = re.sub(r"^(standalone question|question)\s*:\s*", "", lines[0], flags=re.IGNORECASE)
-    rewritten = rewritten.strip(" \"'«»“”")
-    # A reply far longer than the question is an answer or a ramble, not a rewrite.
-    if not rewritten or len(rewritten) > 3 * len(question) + 200:
-        return question
-    return rewritten
 
 
 class GenerativeAnswerer:
@@ -162,7 +114,7 @@ class GenerativeAnswerer:
             log.warning("%s failed (%s); answering with %s", self.chat.name, e, self.fallback.name)
             yield self._fallback(request, [])
             return
-        text = _THINK.sub("", "".join(parts))
+        text = THINK.sub("", "".join(parts))
         cleaned, citations, dropped = verify_answer(text, request.hits, request.documents)
         if not citations:
             log.info("%s gave no verifiable quote; answering with %s", self.chat.name, self.fallback.name)
@@ -177,3 +129,19 @@ class GenerativeAnswerer:
             backend=self.name,
             dropped_quotes=dropped,
         )
+
+
+class OpenAIAnswerer(GenerativeAnswerer):
+    """The generative backend over an OpenAI-compatible chat endpoint (``openai_base_url``, ``openai_model``)."""
+
+    @classmethod
+    def create(cls, context: BackendContext) -> OpenAIAnswerer:
+        return cls(OpenAIChat.from_settings(context.settings), context.answerer("extractive"), "openai")
+
+
+class TransformersAnswerer(GenerativeAnswerer):
+    """The generative backend over a local causal LM (``transformers_model``)."""
+
+    @classmethod
+    def create(cls, context: BackendContext) -> TransformersAnswerer:
+        return cls(TransformersChat.from_settings(context.settings), context.answerer("extractive"), "transformers")

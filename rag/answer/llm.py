@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -18,6 +19,9 @@ from rag.config import Settings
 from rag.errors import BackendError
 
 log = logging.getLogger(__name__)
+
+#: A reasoning model's hidden thoughts, removed from what it says.
+THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
 class ChatModel(Protocol):
@@ -268,9 +272,8 @@ class TransformersChat:
         if getattr(self.tokenizer, "chat_template", None):
             for attempt in (messages, _merge_system(messages)):
                 try:
-                    return self.tokenizer.apply_chat_template(
-                        attempt, add_generation_prompt=True, tokenize=False
-                    ), True
+                    prompt = self.tokenizer.apply_chat_template(attempt, add_generation_prompt=True, tokenize=False)
+                    return str(prompt), True
                 except Exception as e:  # e.g. a template that raises on the system role
                     log.debug("chat template failed (%s); retrying without a system message", e)
             log.warning("the chat template of %s failed; using a plain prompt", self.name)
@@ -301,7 +304,7 @@ class TransformersChat:
 
         class _Stop(StoppingCriteria):
             # Ends generation early when the consumer stops reading.
-            def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+            def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.Tensor:
                 return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)

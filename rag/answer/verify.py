@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
 
+from rag.text.markers import MARKER, marker_numbers
 from rag.text.normalize import collapse_whitespace, normalize
 from rag.types import Citation, Document, Hit
 
@@ -21,13 +22,10 @@ log = logging.getLogger(__name__)
 
 # Characters trimmed from both ends of a quote and of the span found for it.
 _TRIM = " \t\r\n\u00a0«»‹›\"'“”„‘’`.,،؛;:!?؟…–—"
-_DIGIT = "[0-9\u0660-\u0669\u06f0-\u06f9]"
-_MARKER = rf"\[\s*{_DIGIT}+(?:\s*[,،]\s*{_DIGIT}+)*\s*\]"
-_MARKER_RE = re.compile(_MARKER)
-_MARKER_RUN = re.compile(rf"{_MARKER}(?:[^\S\n]*{_MARKER})*")
+_MARKER_RUN = re.compile(rf"{MARKER}(?:[^\S\n]*{MARKER})*")
 # Markers inside the closing guillemet («... [1]») count as if they followed it.
-_INNER_MARKERS = re.compile(rf"(?:\s*{_MARKER})+\s*$")
-_OUTER_MARKERS = re.compile(rf"(?:[^\S\n]*{_MARKER})+")
+_INNER_MARKERS = re.compile(rf"(?:\s*{MARKER})+\s*$")
+_OUTER_MARKERS = re.compile(rf"(?:[^\S\n]*{MARKER})+")
 # Other quote marks may not span a «...»: a stray one would otherwise swallow a real quote.
 _QUOTED = re.compile(r'«([^«»]+)»|“([^“”«»]+)”|"([^"\n«»]+)"')
 _GUILLEMETS = re.compile(r"«([^«»]+)»")
@@ -97,22 +95,6 @@ def find_quote(quote: str, text: str) -> tuple[int, int] | None:
     return start, end
 
 
-def _numbers(marker_text: str) -> list[int]:
-    """The numbers in a run of markers, in order.
-
-    Example: ``_numbers("[1][2, ٣]") == [1, 2, 3]``
-    """
-    return [int(d) for d in re.findall(f"{_DIGIT}+", marker_text)]
-
-
-def markers(text: str) -> list[int]:
-    """Every number cited with a ``[n]`` / ``[n, m]`` marker, in order of appearance (repeats kept).
-
-    Example: ``markers("a [1] b [2][1] c [3, 4]") == [1, 2, 1, 3, 4]``
-    """
-    return [n for m in _MARKER_RE.finditer(text) for n in _numbers(m.group())]
-
-
 def parse_quotes(text: str) -> list[tuple[str, list[int], tuple[int, int]]]:
     """Find each quote followed by citation markers: ``(quote, numbers, (start, end))``.
 
@@ -127,7 +109,7 @@ def parse_quotes(text: str) -> list[tuple[str, list[int], tuple[int, int]]]:
         body = next(g for g in m.groups() if g is not None)
         inner = _INNER_MARKERS.search(body)
         outer = _OUTER_MARKERS.match(text, m.end())
-        numbers = (_numbers(inner.group()) if inner else []) + (_numbers(outer.group()) if outer else [])
+        numbers = (marker_numbers(inner.group()) if inner else []) + (marker_numbers(outer.group()) if outer else [])
         if not numbers:
             continue
         quote = body[: inner.start()] if inner else body
@@ -218,10 +200,11 @@ def verify_answer(
         quote = m.group(1).strip()
         if covered(m.start(), m.end()) or len(normalize(quote).split()) < _MIN_UNMARKED_WORDS:
             continue
-        found = next(
-            ([c] for n in range(1, len(hits) + 1) if (c := _cite(quote, n, hits, documents)) is not None), None
+        first = next(
+            (c for n in range(1, len(hits) + 1) if (c := _cite(quote, n, hits, documents)) is not None), None
         )
-        if found:
+        if first is not None:
+            found = [first]
             edits.append((m.start(), m.end(), keep(m.start(), found)))
         else:
             log.info("dropped unmarked quote: %r", quote)
@@ -231,7 +214,7 @@ def verify_answer(
     for m in _MARKER_RUN.finditer(text):
         if covered(m.start(), m.end()):
             continue
-        numbers = _numbers(m.group())
+        numbers = marker_numbers(m.group())
         valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= len(hits)]
         if valid != numbers:
             edits.append((m.start(), m.end(), "".join(f"[{n}]" for n in valid)))

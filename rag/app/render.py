@@ -14,10 +14,10 @@ import html
 import re
 from collections.abc import Mapping
 
+from rag.text.markers import MARKER_RE, marker_numbers
 from rag.text.normalize import detect_language
 from rag.types import Answer, Chunk, Citation, Document
 
-_MARKER = re.compile(r"\[(\d+)\]")
 _QUOTE = re.compile(r"«([^«»]*)»")
 # A quote still streaming has no closing guillemet yet; it must not flip the message's direction.
 _QUOTE_OR_OPEN = re.compile(r"«[^«»]*(?:»|$)")
@@ -254,10 +254,13 @@ def _body(text: str, numbers: set[int], language: str) -> str:
 
 
 def _with_markers(text: str, numbers: set[int]) -> str:
-    return _MARKER.sub(
-        lambda m: f'<sup class="cite">[{m.group(1)}]</sup>' if int(m.group(1)) in numbers else m.group(0),
-        escape_text(text),
-    )
+    def badge(m: re.Match[str]) -> str:
+        cited = marker_numbers(m.group())
+        if not set(cited) <= numbers:
+            return m.group()
+        return "".join(f'<sup class="cite">[{n}]</sup>' for n in cited)
+
+    return MARKER_RE.sub(badge, escape_text(text))
 
 
 def _has_letters(text: str) -> bool:

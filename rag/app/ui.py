@@ -25,8 +25,9 @@ from rag.app.render import (
 )
 from rag.config import Settings
 from rag.errors import QuestionError
+from rag.profile import Profile, examples_from_titles
 from rag.text.normalize import detect_language
-from rag.types import Answer, Citation, Document
+from rag.types import LANGUAGES, Answer, Citation, Document
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +36,6 @@ CONCURRENCY = 8
 
 #: A long question is shown shortened in the chat (it is still sent whole).
 SHOWN_QUESTION_CHARS = 400
-
-EXAMPLES_AR = [
-    "ما قيمة الاتفاقية بين OpenAI وأمازون؟",
-    "ما مدة اتفاقية الحوسبة السحابية بين OpenAI وأمازون؟",
-    "كم موظفًا سرّحت أمازون؟",
-    "كم استثمرت إنفيديا في أوبن إيه آي؟",
-]
-EXAMPLES_EN = [
-    "How much is the OpenAI Amazon deal worth?",
-    "How long does the OpenAI Amazon agreement last?",
-    "Which Nvidia chips will Amazon deploy for OpenAI?",
-    "How much did Microsoft invest in OpenAI?",
-]
 
 MESSAGES = {
     "empty": {
@@ -136,6 +124,7 @@ class AnswersQuestions(Protocol):
     """What the UI needs from ``rag.pipeline.Pipeline``."""
 
     settings: Settings
+    profile: Profile
 
     @property
     def documents(self) -> dict[str, Document]: ...
@@ -148,6 +137,13 @@ class AnswersQuestions(Protocol):
         k: int | None = None,
         backend: str | None = None,
     ) -> Iterator[str | Answer]: ...
+
+
+def example_questions(pipeline: AnswersQuestions) -> dict[str, list[str]]:
+    """The chat's example questions by language: the corpus profile's (from a gold file beside the
+    articles, else their titles; see ``rag.profile.corpus_examples``)."""
+    examples = pipeline.profile.examples or examples_from_titles(list(pipeline.documents.values()))
+    return {lang: list(examples.get(lang, ())) for lang in LANGUAGES}
 
 
 def launch_options() -> dict[str, Any]:
@@ -329,8 +325,10 @@ def build_ui(pipeline: AnswersQuestions, *, concurrency: int = CONCURRENCY) -> g
                         elem_id="backend",
                     )
                     clear_btn = gr.Button("مسح المحادثة · Clear chat", elem_id="clear")
-                gr.Examples([[q] for q in EXAMPLES_AR], inputs=[question], label="أمثلة · Arabic examples")
-                gr.Examples([[q] for q in EXAMPLES_EN], inputs=[question], label="English examples")
+                examples = example_questions(pipeline)
+                for lang, label in (("ar", "أمثلة · Arabic examples"), ("en", "English examples")):
+                    if examples[lang]:
+                        gr.Examples([[q] for q in examples[lang]], inputs=[question], label=label)
             with gr.Column(scale=2):
                 sources = gr.HTML(empty_sources_html(), elem_id="sources", js_on_load=None)
                 picker = gr.Radio(

@@ -97,7 +97,7 @@ def bench_build(settings: Settings, embedder: Embedder, index_dir: Path, repeat:
     reindex_parts = {k: round(v * 1000, 3) for k, v in reindex_parts.items()}
 
     def slowest(parts: dict[str, float], skip: str = "") -> str:
-        return max((k for k in parts if k != skip), key=parts.get)
+        return max((k for k in parts if k != skip), key=lambda k: parts[k])
 
     v, v_all, v_re = ratio(build_s, encode_s), ratio(build_s, encode_all_s), ratio(reindex_s, build_s)
     return {

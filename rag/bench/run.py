@@ -161,7 +161,7 @@ def _detail(name: str, r: dict[str, Any]) -> str:
         stages = ", ".join(f"{k.removesuffix('_ms')} {v:.1f}" for k, v in r["stages_p50_ms"].items())
         langs = ", ".join(f"{k} {v:.1f}" for k, v in (r.get("ask_p50_ms_by_language") or {}).items())
         return (f"ask p50 {r['ask_p50_ms']:.1f} ms ({langs}) / embed p50 {r['embed_p50_ms']:.1f} ms; "
-                f"stages p50 ms: {stages}; slowest besides embedding: {r['slowest_part']} "
+                f"stages p50 ms: {stages}; slowest stage: {r['slowest_part']} "
                 "(retrieve includes lexical_query, measured on its own)")
     if name == "build_over_encode":
         return (f"build {r['build_s']:.2f} s / encode {r['chunks']} chunks {r['encode_chunks_s']:.2f} s; "

@@ -384,7 +384,7 @@ def charsmap_from_rules(norm_map: dict[int, tuple[int, ...]]) -> bytes:
             normalization_rule_tsv=str(tsv),
             minloglevel=2,
         )
-    proto = sentencepiece_model_pb2.ModelProto.FromString(model.getvalue())
+    proto = sentencepiece_model_pb2.ModelProto.FromString(model.getvalue())  # type: ignore[attr-defined]
     return bytes(proto.normalizer_spec.precompiled_charsmap)
 
 

@@ -1,9 +1,10 @@
 """The evaluation stage: run gold questions through the pipeline and score retrieval, answers, citations, abstention.
 
 Every question goes through ``Pipeline.ask``, the code path the chat uses, with the user's ``k``. Retrieval is
-scored on a separate, untimed ``retrieve(answer.retrieval_query, max(10, k))`` (same query vector and lexical
-query as the ask) so the @10 metrics see ten passages; fusion and near-duplicate folding are deterministic,
-so its first ``k`` passages are the ones the answer was built from. Scoring is split in two pure steps:
+scored on a separate, untimed ``retrieve(answer.query, max(10, k))`` (the very query the answer was
+built from) so the @10 metrics see ten passages; fusion and near-duplicate folding are deterministic,
+so its first ``k`` passages are the ones the answer was built from. The evidence strength is read from
+the answer. Scoring is split in two pure steps:
 ``score_question`` turns one answer into a ``QuestionRecord`` and ``aggregate`` turns records into the
 report's metric groups.
 
@@ -38,7 +39,7 @@ from rag.eval.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from rag.types import Answer, Hit
+from rag.types import LANGUAGES, Answer, Hit
 
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 RETRIEVAL_DEPTH = 10
 #: The hit@k cut-off named in a question's failed checks ("retrieval@5").
 FAILED_RETRIEVAL_K = 5
-LANGUAGES = ("ar", "en")
 
 
 @dataclass
@@ -72,7 +72,7 @@ class QuestionRecord:
         contains: Whether the answer contains a gold answer (None for an unanswerable question).
         f1: Best token F1 against the gold answers (None for an unanswerable question).
         latency_ms: Wall time of ``Pipeline.ask``.
-        strength: The extractive answerer's evidence strength, when the backend is extractive.
+        strength: The evidence strength the answer reports (extractive answers, and generative ones that fell back).
         follows: The id this follow-up leans on, if any.
         failed: The checks this question fails (see ``failed_checks``).
     """
@@ -152,7 +152,7 @@ def score_question(
         answer: What ``Pipeline.ask`` returned.
         passages: The scoring retrieval (``RETRIEVAL_DEPTH`` passages for the same retrieval query).
         latency_ms: Wall time of the ask.
-        strength: The extractive evidence strength, if known.
+        strength: The answer's evidence strength, if it reports one.
 
     Returns:
         The record, with ``failed`` filled in.
@@ -250,11 +250,11 @@ def abstention_sweep(records: Sequence[QuestionRecord], thresholds: Iterable[flo
         One ``{"threshold", "unanswerable_refused", "answerable_refused", "balanced"}`` per threshold, where
         ``balanced`` is the mean of ``unanswerable_refused`` and ``1 - answerable_refused``.
     """
-    scored = [r for r in records if r.strength is not None]
+    scored = [(r.strength, r.answerable) for r in records if r.strength is not None]
     out = []
     for t in thresholds:
-        unans = _share(r.strength < t for r in scored if not r.answerable)
-        ans = _share(r.strength < t for r in scored if r.answerable)
+        unans = _share(s < t for s, answerable in scored if not answerable)
+        ans = _share(s < t for s, answerable in scored if answerable)
         out.append({
             "threshold": round(float(t), 4),
             "unanswerable_refused": unans,
@@ -317,32 +317,6 @@ def build_report(records: Sequence[QuestionRecord], *, meta: dict[str, Any] | No
     return report
 
 
-def _answer_strength(
-    pipeline: Pipeline, answer: Answer, history: list[tuple[str, str]], lexical_query: str
-) -> float | None:
-    """The extractive evidence strength behind ``answer``, recomputed from its passages (untimed)."""
-    from rag.answer import AnswerRequest
-
-    decide = getattr(pipeline.answerer("extractive"), "decide", None)
-    if decide is None:
-        return None
-    # The request the pipeline built for this answer (see Pipeline._run).
-    request = AnswerRequest(
-        answer.retrieval_query, answer.language, answer.passages, pipeline.documents, history, lexical_query
-    )
-    _, strength, _ = decide(request)
-    return float(strength)
-
-
-def _abstention_thresholds(answerer: object) -> dict[str, float]:
-    """The extractive answerer's evidence-strength threshold per language (one shared value or a dict)."""
-    thresholds = getattr(answerer, "thresholds", None)
-    if isinstance(thresholds, dict):
-        return {lang: float(v) for lang, v in thresholds.items()}
-    threshold = getattr(answerer, "threshold", None)
-    return {lang: float(threshold) for lang in LANGUAGES} if threshold is not None else {}
-
-
 def evaluate(
     pipeline: Pipeline,
     items: Sequence[GoldItem],
@@ -381,14 +355,11 @@ def evaluate(
         answer = pipeline.ask(item.question, history=history, k=k, backend=backend)
         latency_ms = (time.perf_counter() - t0) * 1000
         answers[item.id] = answer
-        query = answer.retrieval_query or item.question
-        lexical_query = pipeline.lexical_query(query)
-        passages = pipeline.retriever.retrieve(
-            query, depth, query_vector=pipeline.embed_query(query), lexical_query=lexical_query
-        )
-        strength = _answer_strength(pipeline, answer, history, lexical_query) if backend == "extractive" else None
+        # The same prepared query, retrieved deeper for the @10 metrics (untimed).
+        passages = pipeline.retrieve(answer.query, depth) if answer.query is not None else answer.passages
+        strength = answer.evidence.strength if answer.evidence is not None else None
         records.append(score_question(item, answer, passages, latency_ms, strength))
         log.debug("%s: %s", item.id, records[-1].failed or "ok")
     meta = {"k": k, "backend": backend, "model": pipeline.settings.model,
-            "thresholds": _abstention_thresholds(pipeline.answerer("extractive"))}
+            "thresholds": dict(pipeline.profile.abstain_below), "profile": list(pipeline.profile.calibrated_on)}
     return build_report(records, meta=meta)

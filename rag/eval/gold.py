@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import GoldFileError
+from rag.types import LANGUAGES
 
 REQUIRED_FIELDS = ("id", "lang", "question", "answers", "sources", "evidence")
 OPTIONAL_FIELDS = ("follows",)
-LANGUAGES = ("ar", "en")
 _LIST_FIELDS = ("answers", "sources", "evidence")
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.types import LANGUAGES
+
 log = logging.getLogger(__name__)
 
 #: The metric groups of a report, in display order, and the metrics in each.
@@ -32,7 +34,6 @@ CHART_METRICS = (
     "retrieval.hit@5", "retrieval.mrr@10", "answer.contains", "answer.f1",
     "citation.precision", "citation.recall", "abstention.unanswerable_refused", "abstention.answerable_refused",
 )
-LANGUAGES = ("ar", "en")
 
 
 def json_safe(value: Any) -> Any:
@@ -300,7 +301,7 @@ def compare_reports(
         before = dict(metric_items(old_cols.get(scope) or {}))
         for name, value in metric_items(group):
             prev = before.get(name)
-            if name in NEUTRAL or not _is_number(prev) or not _is_number(value):
+            if name in NEUTRAL or prev is None or value is None or not _is_number(prev) or not _is_number(value):
                 continue
             delta = value - prev
             if name.startswith("latency_ms."):

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,10 @@ from rag.errors import CorpusError, IndexMismatchError, IndexNotFoundError
 from rag.index.bm25 import BM25Index
 from rag.index.faiss_store import FaissStore
 from rag.index.index import Index
-from rag.index.manifest import index_settings, library_versions, manifest_differences, read_manifest
+from rag.index.manifest import index_settings, library_versions, live_build, manifest_differences, read_manifest
 from rag.ingest.chunk import chunk_document
 from rag.ingest.load import load_corpus
+from rag.profile import PROFILE_FILE, Profile, corpus_examples
 from rag.retrieve.bridge import arabic_vocabulary
 from rag.types import Chunk, Document, Skipped
 
@@ -164,14 +166,25 @@ def build_index(
         "libraries": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    # A profile fitted to this corpus (rag calibrate) survives rebuilds; the examples follow the corpus.
+    profile = _previous_profile(settings.index_dir).with_(examples=corpus_examples(settings.corpus_dir, documents))
     Index(
         {d.doc_id: d for d in documents}, chunks, vectors, store, bm25, manifest,
-        sentence_vectors, sentence_rows, sentence_store, vocab, vocab_vectors,
+        sentence_vectors, sentence_rows, sentence_store, vocab, vocab_vectors, profile,
     ).save(settings.index_dir)
     return BuildReport(
         len(documents), len(chunks), embedded, len(chunks) - embedded, skipped,
         time.perf_counter() - t0, settings.model, dim, reasons,
     )
+
+
+def _previous_profile(index_dir: Path) -> Profile:
+    """The live build's profile, or the defaults when there is none (or it cannot be read)."""
+    try:
+        return Profile.load(live_build(index_dir) / PROFILE_FILE)
+    except (IndexNotFoundError, IndexMismatchError) as e:
+        log.info("starting from the default profile (%s)", e)
+        return Profile()
 
 
 @dataclass

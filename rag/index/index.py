@@ -2,7 +2,7 @@
 
 A build folder holds ``manifest.json``, ``documents.jsonl``, ``chunks.jsonl``, ``vectors.npy``,
 ``faiss.index``, ``sentences.faiss.index``, ``sentence_vectors.npy``, ``sentence_rows.json``,
-``vocab.json``, ``vocab_vectors.npy`` and ``bm25/``.
+``vocab.json``, ``vocab_vectors.npy``, ``bm25/`` and ``profile.json`` (the corpus profile).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from rag.errors import IndexMismatchError
 from rag.index.bm25 import BM25Index
 from rag.index.faiss_store import FaissStore
 from rag.index.manifest import index_settings, live_build, manifest_differences, read_manifest, write_atomic
+from rag.profile import PROFILE_FILE, Profile
 from rag.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Index:
         sentence_store: FaissStore,
         vocab: list[str],
         vocab_vectors: np.ndarray,
+        profile: Profile | None = None,
     ) -> None:
         self.documents = documents
         self.chunks = chunks
@@ -60,6 +62,8 @@ class Index:
         # Arabic words of the corpus and their embeddings (see rag.retrieve.bridge).
         self.vocab = vocab
         self.vocab_vectors = vocab_vectors
+        # The corpus's tuned numbers and example questions, saved beside the data (see rag.profile).
+        self.profile = profile or Profile()
         self.sentence_chunk = np.zeros(len(sentence_vectors), dtype=np.int64)
         for row in reversed(range(len(sentence_rows))):
             self.sentence_chunk[sentence_rows[row]] = row
@@ -91,6 +95,7 @@ class Index:
             np.save(tmp / "vocab_vectors.npy", self.vocab_vectors)
             (tmp / "bm25").mkdir()
             self.bm25.save(tmp / "bm25")
+            self.profile.save(tmp / PROFILE_FILE)
             # The manifest goes last: a build folder without one is incomplete by definition.
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, ensure_ascii=False, indent=2))
             os.replace(tmp, build)
@@ -140,6 +145,7 @@ class Index:
             vocab = json.loads((build / "vocab.json").read_text(encoding="utf-8"))
             vocab_vectors = np.load(build / "vocab_vectors.npy")
             bm25 = BM25Index.load(build / "bm25")
+            profile = Profile.load(build / PROFILE_FILE)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
             raise IndexMismatchError(
                 f"the index in {folder} is damaged ({type(e).__name__}: {e}); "
@@ -151,6 +157,6 @@ class Index:
                 f"{store.size} in FAISS, {bm25.size} in BM25); rebuild it with: rag index --rebuild"
             )
         return cls(documents, chunks, vectors, store, bm25, manifest, sentence_vectors, sentence_rows, sentence_store,
-                   vocab, vocab_vectors)
+                   vocab, vocab_vectors, profile)
 
 

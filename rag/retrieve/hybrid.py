@@ -8,13 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from rag.config import Settings
-from rag.embed.embedder import Embedder
 from rag.index.index import Index
-from rag.retrieve.bridge import bridge_terms, english_content_words
+from rag.profile import Profile
 from rag.text.analyze import analyze
-from rag.text.normalize import detect_language
-from rag.text.translit import transliterations
-from rag.types import Hit
+from rag.types import Hit, Query
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +72,18 @@ def collapse_near_duplicates(
 
 
 class Retriever:
-    """Dense + BM25 retrieval over a loaded ``Index``."""
+    """Dense + BM25 retrieval over a loaded ``Index``, for prepared queries.
 
-    def __init__(self, index: Index, embedder: Embedder, settings: Settings) -> None:
+    Args:
+        index: The loaded index.
+        settings: ``k``, ``candidates``, ``rrf_k`` and ``dedup_threshold``.
+        profile: The corpus profile (the near-duplicate term overlap).
+    """
+
+    def __init__(self, index: Index, settings: Settings, profile: Profile | None = None) -> None:
         self.index = index
-        self.embedder = embedder
         self.settings = settings
+        self.profile = profile or index.profile
         self._terms: dict[int, set[str]] = {}
 
     def _chunk_terms(self, row: int) -> set[str]:
@@ -105,56 +108,24 @@ class Retriever:
                 best.setdefault(row, float(s))
         return list(best.items())[:n]
 
-    def lexical_query(self, query: str, word_vectors: np.ndarray | None = None) -> str:
-        """``query`` plus Arabic words of the corpus for its Latin-script words.
-
-        Two bridges: for an English question, the words whose embedding is nearest ("loss" ->
-        خساره); for any question, the words that could be transliterations ("Nvidia" -> انفيديا).
-
-        Args:
-            query: The question.
-            word_vectors: Query embeddings of ``english_content_words(query)``, if the caller
-                has them (the pipeline embeds them in one batch with the question).
-
-        Example: ``"What loss did Nvidia record?"`` -> ``"What loss did Nvidia record? خساره ... انفيديا"``
-        """
-        words = english_content_words(query)
-        if not words or not len(self.index.vocab):
-            return query
-        terms: list[str] = []
-        if detect_language(query) == "en":
-            if word_vectors is None:
-                word_vectors = self.embedder.embed_queries(words)
-            terms = bridge_terms(word_vectors, self.index.vocab, self.index.vocab_vectors)
-        terms += [t for t in transliterations(words, self.index.vocab) if t not in terms]
-        return " ".join([query, *terms])
-
-    def retrieve(
-        self, query: str, k: int | None = None, query_vector: np.ndarray | None = None,
-        lexical_query: str | None = None,
-    ) -> list[Hit]:
+    def retrieve(self, query: Query, k: int | None = None) -> list[Hit]:
         """The ``k`` best distinct passages for ``query``, best first.
 
+        Rankings fused: dense (best sentence), BM25 over ``query.lexical``, and, when the query carries
+        one, dense over the bridged Arabic words (a rough translation of an English question).
+
         Args:
-            query: The text to search with (the question, possibly expanded for a follow-up).
+            query: The prepared query (see ``rag.retrieve.query.prepare_query``).
             k: Passages to return; defaults to ``settings.k``.
-            query_vector: The query's embedding, if the caller already has it.
-            lexical_query: The text for BM25, if the caller already has it (see ``lexical_query``).
         """
         k = k or self.settings.k
         n = self.settings.candidates
-        if query_vector is None:
-            query_vector = self.embedder.embed_query(query)
-        dense = self.dense(query_vector, n)
-        if lexical_query is None:
-            lexical_query = self.lexical_query(query)
-        lexical = self.index.bm25.search(lexical_query, n)
+        dense = self.dense(query.vector, n)
+        lexical = self.index.bm25.search(query.lexical, n)
         rankings = [[i for i, _ in dense], [i for i, _ in lexical]]
-        bridged = lexical_query[len(query):].strip()
-        if bridged and detect_language(query) == "en":
-            # The bridged Arabic words, embedded on their own, act as a rough translation of an
-            # English question: a third ranking (English hit@5 on the gold set: 0.71 -> 0.86).
-            rankings.append([i for i, _ in self.dense(self.embedder.embed_query(bridged), n)])
+        if query.bridged_vector is not None:
+            # English hit@5 on the seed gold set: 0.71 -> 0.86 with this third ranking.
+            rankings.append([i for i, _ in self.dense(query.bridged_vector, n)])
         fused = reciprocal_rank_fusion(rankings, self.settings.rrf_k)
 
         dense_rank = {i: (r, s) for r, (i, s) in enumerate(dense, start=1)}
@@ -163,7 +134,7 @@ class Retriever:
         hits = []
         for row, score in fused:
             d, b = dense_rank.get(row), bm25_rank.get(row)
-            dense_score = d[1] if d else self._best_sentence(row, query_vector)
+            dense_score = d[1] if d else self._best_sentence(row, query.vector)
             hits.append(Hit(
                 chunk=self.index.chunks[row], score=score,
                 dense_score=dense_score, bm25_score=b[1] if b else None,
@@ -171,6 +142,6 @@ class Retriever:
             ))
         hits = collapse_near_duplicates(
             hits, self.index.vectors, rows, [self._chunk_terms(r) for r in rows],
-            self.settings.dedup_threshold,
+            self.settings.dedup_threshold, self.profile.dedup_min_overlap,
         )
         return hits[:k]

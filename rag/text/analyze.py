@@ -88,7 +88,7 @@ def analyze(text: str) -> list[str]:
     return [t for t in (_term(tok) for tok in tokenize(normalize(text)) if tok not in stop) if t]
 
 
-def analyze_query(text: str, vocabulary: Mapping[str, int] | set[str]) -> list[str]:
+def analyze_query(text: str, vocabulary: Mapping[str, object] | set[str]) -> list[str]:
     """Query terms: ``analyze``, but a term the index doesn't know is retried without its
     proclitics ("وأمازون" -> "أمازون"), which the Snowball stemmer does not always remove.
 

@@ -91,16 +91,18 @@ class NameIndex:
 
     Args:
         texts: The chunk texts.
+        min_consonants: Skeletons shorter than this are not matched (short ones collide).
     """
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str], min_consonants: int = 3) -> None:
+        self.min_consonants = min_consonants
         self.texts = [normalize(t, lexical=True) for t in texts]
         self.by_skeleton: dict[str, set[str]] = {}
         for text in self.texts:
             words = [w for w in tokenize(text) if ARABIC_WORD.match(w)]
             for form in [*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))]:
                 sk = arabic_skeleton(form)
-                if len(sk) >= 3:
+                if len(sk) >= min_consonants:
                     self.by_skeleton.setdefault(sk, set()).add(form)
 
     def forms(self, name: str) -> list[str]:
@@ -112,7 +114,7 @@ class NameIndex:
         found: set[str] = set()
         for form in {name, name[:-1] if name.endswith("s") else name}:
             sk = latin_skeleton(form)
-            if len(sk) >= 3:
+            if len(sk) >= self.min_consonants:
                 found |= self.by_skeleton.get(sk, set())
         return [name, *sorted(found)]
 

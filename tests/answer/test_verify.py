@@ -4,7 +4,8 @@ import hashlib
 
 import pytest
 
-from rag.answer.verify import find_quote, markers, parse_quotes, verify_answer
+from rag.answer.verify import find_quote, parse_quotes, verify_answer
+from rag.text.markers import markers
 from rag.types import Chunk, Document, Hit
 
 ARTICLE = (

@@ -23,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.app.ui import example_questions
 from rag.config import Settings
 from rag.errors import BackendError, QuestionError
+from rag.profile import Profile
 from rag.types import Answer, Citation, Document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +65,7 @@ class FakePipeline:
                                  feedback_path=tmp_path / "fb" / "feedback.jsonl")
         text = "صفقة <b>كبيرة</b>\nبلغت قيمة الصفقة 38 مليار دولار.\n"
         self.documents = {"a.txt": Document("a.txt", "صفقة <b>كبيرة</b>", text, "0")}
+        self.profile = Profile(examples={"ar": ("ما قيمة الصفقة؟",), "en": ("How big is the deal?",)})
         self.fail_with = fail_with
         self.calls: list[dict] = []
 
@@ -193,6 +196,14 @@ def test_build_ui_and_app_flags(tmp_path):
         "127.0.0.1", 7860, False, None, None, None)
     args = parse_args(["--port", "9000", "--share", "--corpus", "c", "--index-dir", "i", "--model", "m"])
     assert (args.port, args.share, args.corpus, args.index_dir, args.model) == (9000, True, Path("c"), Path("i"), "m")
+
+
+def test_examples_come_from_the_profile_else_the_titles(tmp_path: Path) -> None:
+    pipeline = FakePipeline(tmp_path)
+    assert example_questions(pipeline) == {"ar": ["ما قيمة الصفقة؟"], "en": ["How big is the deal?"]}
+    pipeline.profile = Profile()
+    assert example_questions(pipeline) == {"ar": ["ماذا تقول المقالات عن «صفقة <b>كبيرة</b>»؟"],
+                                           "en": ["What do the articles say about “صفقة <b>كبيرة</b>”?"]}
 
 
 # --- slow: the real app in a real browser ----------------------------------------------------------------------

@@ -1,10 +1,13 @@
-"""rag.retrieve.followup: spotting follow-up questions and expanding them with the earlier turn."""
+"""rag.retrieve.followup: spotting follow-up questions, expanding them with the earlier turn, LLM rewrites."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.retrieve.followup import expand_follow_up, is_follow_up
+from rag.answer.llm import OpenAIChat
+from rag.profile import Profile
+from rag.retrieve.followup import brief, expand_follow_up, is_follow_up, rewrite_follow_up
+from tests.answer.test_llm import OpenAIServer, closed_port_url
 
 
 @pytest.mark.parametrize(
@@ -88,3 +91,28 @@ def test_english_follow_up_chain():
 def test_a_history_of_only_follow_ups_is_carried_whole():
     history = [("وما مدتها؟", "?"), ("ومتى؟", "?")]
     assert expand_follow_up("وكم قيمتها؟", history) == "وما مدتها؟ ومتى؟ وكم قيمتها؟"
+
+
+def test_follow_up_limits_come_from_the_profile():
+    question = "وما مدة صفقتها السحابية الكبرى؟"  # five content terms (وما is not a stopword)
+    assert not is_follow_up(question)
+    assert is_follow_up(question, Profile(followup_max_terms=5))
+
+
+def test_brief_docstring_example():
+    assert brief("قال «نص» [1] هنا", 100) == "قال «نص» هنا"
+    assert brief("كلمة " * 100, 20).endswith("…") and len(brief("كلمة " * 100, 20)) == 20
+
+
+def test_rewrite_follow_up() -> None:
+    history = [("كم قيمة صفقة OpenAI مع أمازون؟", "«بقيمة 38 مليار دولار» [1]")]
+    with OpenAIServer(reply=["Standalone question: ", "متى أُعلنت صفقة OpenAI مع أمازون؟\n"]) as server:
+        chat = OpenAIChat(server.url, "m")
+        assert rewrite_follow_up(chat, "ومتى أُعلنت؟", history) == "متى أُعلنت صفقة OpenAI مع أمازون؟"
+        assert rewrite_follow_up(chat, "ومتى أُعلنت؟", []) == "ومتى أُعلنت؟"  # no history: no call
+    assert len(server.requests) == 1
+    prompt = server.requests[0]["body"]["messages"][-1]["content"]
+    assert "كم قيمة صفقة OpenAI مع أمازون؟" in prompt and "ومتى أُعلنت؟" in prompt
+    with OpenAIServer(reply=[" \n "]) as server:
+        assert rewrite_follow_up(OpenAIChat(server.url, "m"), "ومتى؟", history) == "ومتى؟"
+    assert rewrite_follow_up(OpenAIChat(closed_port_url(), "m"), "ومتى؟", history) == "ومتى؟"

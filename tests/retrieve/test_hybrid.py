@@ -7,8 +7,9 @@ import pytest
 
 from rag.index.index import Index
 from rag.retrieve.hybrid import Retriever, collapse_near_duplicates, reciprocal_rank_fusion, term_overlap
+from rag.retrieve.query import prepare_query
 from rag.text.analyze import analyze
-from rag.types import Chunk, Hit
+from rag.types import Chunk, Hit, Query
 
 # --- reciprocal_rank_fusion ----------------------------------------------------------------------
 
@@ -115,9 +116,21 @@ def test_collapse_empty():
 
 
 @pytest.fixture(scope="module")
-def retriever(seed_index, embedder):
+def retriever(seed_index):
     settings, _ = seed_index
-    return Retriever(Index.load(settings.index_dir, settings), embedder, settings)
+    return Retriever(Index.load(settings.index_dir, settings), settings)
+
+
+@pytest.fixture(scope="module")
+def query_for(retriever, embedder):
+    """The query stage over the seed index, as the pipeline runs it."""
+    index = retriever.index
+
+    def make(question: str) -> Query:
+        return prepare_query(question, embed=embedder.embed_queries, vocab=index.vocab,
+                             vocab_vectors=index.vocab_vectors, profile=index.profile)
+
+    return make
 
 
 def _passages(hits: list[Hit]) -> list[str]:
@@ -125,28 +138,29 @@ def _passages(hits: list[Hit]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_arabic_question_about_the_deal_value_finds_38_billion(retriever):
-    hits = retriever.retrieve("ما قيمة صفقة OpenAI مع أمازون؟", k=5)
+def test_arabic_question_about_the_deal_value_finds_38_billion(retriever, query_for):
+    hits = retriever.retrieve(query_for("ما قيمة صفقة OpenAI مع أمازون؟"), k=5)
     assert len(hits) == 5
     assert any("38 مليار" in h.chunk.text for h in hits)
 
 
 @pytest.mark.slow
-def test_english_question_finds_the_arabic_passage(retriever):
-    hits = retriever.retrieve("How much is the OpenAI Amazon cloud deal worth?", k=5)
+def test_english_question_finds_the_arabic_passage(retriever, query_for):
+    hits = retriever.retrieve(query_for("How much is the OpenAI Amazon cloud deal worth?"), k=5)
     assert any("38" in h.chunk.text for h in hits)
     assert all(any("\u0600" <= ch <= "\u06ff" for ch in h.chunk.text) for h in hits)
 
 
 @pytest.mark.slow
-def test_hits_carry_consistent_scores_and_ranks(retriever):
+def test_hits_carry_consistent_scores_and_ranks(retriever, query_for):
     settings = retriever.settings
     question = "كم عدد الموظفين الذين سرحتهم أمازون؟"
-    hits = retriever.retrieve(question, k=5)
+    query = query_for(question)
+    hits = retriever.retrieve(query, k=5)
     assert 1 <= len(hits) <= 5
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert len({h.chunk.chunk_id for h in hits}) == len(hits)
-    q = retriever.embedder.embed_query(question)
+    q = query.vector
     for h in hits:
         ranks = [r for r in (h.dense_rank, h.bm25_rank) if r is not None]
         assert ranks, "a fused hit came from at least one retriever"
@@ -164,7 +178,7 @@ def test_hits_carry_consistent_scores_and_ranks(retriever):
             assert h.dense_score == pytest.approx(float(cosines.max()), abs=1e-4)
     # Ranks agree with each retriever run on its own.
     dense_order = [retriever.index.chunks[i].chunk_id for i, _ in retriever.dense(q, settings.candidates)]
-    lexical = retriever.index.bm25.search(retriever.lexical_query(question), settings.candidates)
+    lexical = retriever.index.bm25.search(query.lexical, settings.candidates)
     bm25_order = [retriever.index.chunks[i].chunk_id for i, _ in lexical]
     for h in hits:
         if h.dense_rank is not None:
@@ -175,9 +189,9 @@ def test_hits_carry_consistent_scores_and_ranks(retriever):
 
 
 @pytest.mark.slow
-def test_dense_scores_passages_by_their_best_sentence(retriever):
+def test_dense_scores_passages_by_their_best_sentence(retriever, query_for):
     index = retriever.index
-    q = retriever.embedder.embed_query("ما قيمة صفقة OpenAI مع أمازون؟")
+    q = query_for("ما قيمة صفقة OpenAI مع أمازون؟").vector
     dense = retriever.dense(q, 10)
     assert len(dense) == 10 and len({row for row, _ in dense}) == 10
     scores = [s for _, s in dense]
@@ -193,25 +207,13 @@ def test_dense_scores_passages_by_their_best_sentence(retriever):
 
 
 @pytest.mark.slow
-def test_english_question_gets_arabic_terms_for_bm25(retriever):
-    query = retriever.lexical_query("How much is the OpenAI Amazon cloud deal worth?")
-    assert query.startswith("How much is the OpenAI Amazon cloud deal worth?")
-    added = query.split("?", 1)[1].split()
-    assert added and all(w in retriever.index.vocab for w in added)
-    assert retriever.lexical_query("ما قيمة الصفقة؟") == "ما قيمة الصفقة؟"
-
-
-@pytest.mark.slow
-def test_k_defaults_to_settings_and_a_query_vector_can_be_passed(retriever):
-    question = "متى أعلنت OpenAI عن الاتفاقية مع أمازون؟"
-    hits = retriever.retrieve(question)
+def test_k_defaults_to_settings(retriever, query_for):
+    hits = retriever.retrieve(query_for("متى أعلنت OpenAI عن الاتفاقية مع أمازون؟"))
     assert len(hits) == retriever.settings.k
-    again = retriever.retrieve(question, query_vector=retriever.embedder.embed_query(question))
-    assert [h.chunk.chunk_id for h in again] == [h.chunk.chunk_id for h in hits]
 
 
 @pytest.mark.slow
-def test_a_question_with_no_known_term_still_gets_dense_hits(retriever):
-    hits = retriever.retrieve("zzqx", k=3)
+def test_a_question_with_no_known_term_still_gets_dense_hits(retriever, query_for):
+    hits = retriever.retrieve(query_for("zzqx"), k=3)
     assert len(hits) == 3
     assert all(h.bm25_rank is None and h.dense_rank is not None for h in hits)

@@ -1,0 +1,236 @@
+"""The per-corpus profile: every tuned number of the query and answer stages, and the chat's examples.
+
+Settings say how the system runs (paths, model, k); the profile says what was learned about one corpus
+and its questions: abstention thresholds, how a quote candidate is scored, the limits of the follow-up
+and bridging heuristics, and example questions for the chat. It is saved as ``profile.json`` inside each
+index build and loaded with it. The defaults were calibrated on the seed gold set with
+multilingual-e5-small; ``calibrated_on`` records where a profile's numbers come from, so a profile that
+still says ``"defaults"`` has never been fitted to the corpus it serves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from rag.errors import IndexMismatchError
+from rag.types import LANGUAGES, Document
+
+log = logging.getLogger(__name__)
+
+PROFILE_VERSION = 1
+PROFILE_FILE = "profile.json"
+#: The gold file beside a corpus that the chat's example questions are taken from.
+GOLD_BESIDE_CORPUS = "gold_qa.jsonl"
+#: Example questions offered per language.
+EXAMPLES_PER_LANGUAGE = 4
+
+
+@dataclass(frozen=True)
+class SentenceWeights:
+    """How a quote candidate's score is combined (a grid search on the seed gold set chose the defaults)."""
+
+    cosine: float = 1.0  # embedding similarity of sentence and question
+    coverage: float = 0.8  # IDF-weighted share of the question's terms in the sentence
+    cue: float = 0.2  # the sentence holds what the question type asks for
+    rank: float = 0.01  # penalty per rank of the passage the sentence comes from
+    second_ratio: float = 0.9  # quote a second sentence when it scores this close to the best
+
+
+def _default_thresholds() -> dict[str, float]:
+    # Abstain when no retrieved sentence is at least this close to the question (cosine of the
+    # multilingual-e5-small embeddings), per question language: English questions meet Arabic
+    # text across languages and score lower. Recalibrate for another model or corpus.
+    return {"ar": 0.832, "en": 0.788}
+
+
+def _default_cues() -> dict[str, tuple[str, ...]]:
+    # Phrases that make a question ask for a number or a date, matched against the normalized
+    # question (hamza folded, lowercase). A question asking for one is refused when the best
+    # sentence holds none.
+    return {
+        "number": ("كم", "how much", "how many", "what percentage", "what share", "ما قيمه", "ما قيمة", "ما نسبه",
+                   "ما نسبة", "ما حجم", "ما عدد", "ما مده", "ما مدة", "how long", "how big", "how large", "ما مقدار",
+                   "what is the value", "what was the value", "بكم", "وكم", "مدتها", "مدته", "what value"),
+        "date": ("متي", "when", "what date", "what day", "what year", "في اي يوم", "في اي عام", "في اي سنه", "ومتي"),
+    }
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Tuned numbers and examples for one corpus.
+
+    Attributes:
+        abstain_below: Per language, the closest sentence's cosine below which the answer abstains.
+        weights: How a quote candidate's score is combined.
+        cues: Phrases per answer type (``number``, ``date``) that a quoted sentence must satisfy.
+        min_quote_chars: Sentences shorter than this are not quoted (fragments, bylines).
+        rare_name_passages: A name the question asks about that occurs in at most this many passages must
+            appear in the best quote (the "value of the other company's deal" near miss).
+        corroborate_min_cosine: A near-duplicate passage's sentence at least this close to a quote is cited
+            as corroboration.
+        dedup_min_overlap: Term overlap two passages also need to be folded as near-duplicates.
+        followup_max_terms: A question with more content terms than this is never a follow-up.
+        followup_pronoun_max_terms: A question leaning only on a pronoun suffix is a follow-up up to this
+            many content terms.
+        bridge_per_word: Arabic corpus words bridged per English question word.
+        bridge_min_cosine: The least cosine of a bridged word to the English word.
+        translit_min_consonants: Transliterations must share a consonant skeleton at least this long.
+        examples: Example questions for the chat, by language.
+        calibrated_on: Where the numbers come from (gold files, or ``"defaults"``).
+        version: Format version of ``profile.json``.
+    """
+
+    abstain_below: dict[str, float] = field(default_factory=_default_thresholds)
+    weights: SentenceWeights = field(default_factory=SentenceWeights)
+    cues: dict[str, tuple[str, ...]] = field(default_factory=_default_cues)
+    min_quote_chars: int = 25
+    rare_name_passages: int = 3
+    corroborate_min_cosine: float = 0.9
+    dedup_min_overlap: float = 0.6
+    followup_max_terms: int = 3
+    followup_pronoun_max_terms: int = 2
+    bridge_per_word: int = 2
+    bridge_min_cosine: float = 0.9
+    translit_min_consonants: int = 3
+    examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    calibrated_on: tuple[str, ...] = ("defaults",)
+    version: int = PROFILE_VERSION
+
+    def __post_init__(self) -> None:
+        missing = [lang for lang in LANGUAGES if lang not in self.abstain_below]
+        if missing:
+            raise ValueError(f"abstain_below has no threshold for {', '.join(missing)} (needs {LANGUAGES})")
+        unknown = sorted(set(self.cues) - {"number", "date"})
+        if unknown:
+            raise ValueError(f"cues {unknown} are not answer types; use 'number' or 'date'")
+
+    def threshold(self, language: str) -> float:
+        """The abstention threshold for ``language`` (the lowest one for a language without its own)."""
+        return self.abstain_below.get(language, min(self.abstain_below.values()))
+
+    def with_(self, **changes: Any) -> Profile:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cues"] = {k: list(v) for k, v in self.cues.items()}
+        d["examples"] = {lang: list(qs) for lang, qs in self.examples.items()}
+        d["calibrated_on"] = list(self.calibrated_on)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Profile:
+        """A profile from its JSON object; unknown keys are an error, missing ones take the defaults.
+
+        Example: ``Profile.from_dict({"rare_name_passages": 5}).rare_name_passages == 5``
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown profile field(s) {unknown}; known: {sorted(known)}")
+        values = dict(d)
+        if values.get("version", PROFILE_VERSION) != PROFILE_VERSION:
+            raise ValueError(f"profile version {values['version']} is not {PROFILE_VERSION}")
+        if "weights" in values:
+            values["weights"] = SentenceWeights(**values["weights"])
+        if "cues" in values:
+            values["cues"] = {k: tuple(v) for k, v in values["cues"].items()}
+        if "examples" in values:
+            values["examples"] = {lang: tuple(qs) for lang, qs in values["examples"].items()}
+        if "calibrated_on" in values:
+            values["calibrated_on"] = tuple(values["calibrated_on"])
+        return cls(**values)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Profile:
+        """The profile in ``path``; the defaults when the file does not exist (a build older than profiles).
+
+        Raises:
+            IndexMismatchError: the file exists but is not a valid profile.
+        """
+        path = Path(path)
+        if not path.is_file():
+            return cls()
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as e:
+            raise IndexMismatchError(
+                f"{path} is not a valid profile ({e}); fix or delete it, or rebuild with: rag index --rebuild"
+            ) from e
+
+
+def examples_from_gold(lines: Iterable[str], per_language: int = EXAMPLES_PER_LANGUAGE) -> dict[str, tuple[str, ...]]:
+    """Example questions from gold-file lines: answerable, standalone ones, at most ``per_language`` a language.
+
+    Questions are taken in turn from different source articles, so the examples cover the corpus.
+
+    Example: ``examples_from_gold(['{"lang": "en", "question": "Who?", "answers": ["x"], "sources": ["a"]}'])``
+    ``== {"en": ("Who?",)}``
+    """
+    by_lang: dict[str, dict[str, list[str]]] = {lang: {} for lang in LANGUAGES}
+    for line in lines:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(item, dict) or item.get("follows") or not item.get("answers"):
+            continue
+        lang, question = item.get("lang"), item.get("question")
+        if lang in by_lang and isinstance(question, str) and question.strip():
+            source = (item.get("sources") or [""])[0]
+            by_lang[lang].setdefault(str(source), []).append(question.strip())
+    out = {lang: tuple(_round_robin(list(per_source.values()), per_language)) for lang, per_source in by_lang.items()}
+    return {lang: qs for lang, qs in out.items() if qs}
+
+
+def examples_from_titles(documents: Sequence[Document], per_language: int = EXAMPLES_PER_LANGUAGE,
+                         max_title_chars: int = 60) -> dict[str, tuple[str, ...]]:
+    """Example questions about the articles' titles, in Arabic and English.
+
+    Example: ``examples_from_titles([doc_titled("قمة المناخ")])["ar"] == ("ماذا تقول المقالات عن «قمة المناخ»؟",)``
+    """
+    titles = [_short_title(d.title, max_title_chars) for d in documents if d.title.strip()][:per_language]
+    if not titles:
+        return {}
+    return {"ar": tuple(f"ماذا تقول المقالات عن «{t}»؟" for t in titles),
+            "en": tuple(f"What do the articles say about “{t}”?" for t in titles)}
+
+
+def corpus_examples(corpus_dir: Path, documents: Sequence[Document]) -> dict[str, tuple[str, ...]]:
+    """The chat's examples for a corpus: from ``gold_qa.jsonl`` beside the articles, else from their titles."""
+    gold = Path(corpus_dir) / GOLD_BESIDE_CORPUS
+    if gold.is_file():
+        try:
+            examples = examples_from_gold(gold.read_text(encoding="utf-8").splitlines())
+        except (OSError, UnicodeDecodeError) as e:
+            log.warning("could not read example questions from %s (%s); using the article titles", gold, e)
+            examples = {}
+        if examples:
+            return examples
+    return examples_from_titles(documents)
+
+
+def _round_robin(groups: list[list[str]], n: int) -> list[str]:
+    out: list[str] = []
+    depth = 0
+    while len(out) < n and any(depth < len(g) for g in groups):
+        out.extend(g[depth] for g in groups if depth < len(g) and len(out) < n)
+        depth += 1
+    return out
+
+
+def _short_title(title: str, limit: int) -> str:
+    title = " ".join(title.split())
+    if len(title) <= limit:
+        return title
+    cut = title[:limit].rsplit(" ", 1)[0]
+    return (cut or title[:limit]) + "…"
