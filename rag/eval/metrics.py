@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from rag.text.analyze import ARTICLE, proclitic_pattern
 from rag.text.normalize import collapse_whitespace, normalize
 
 # A thousands separator: a comma between a digit and exactly three digits ("14,000,000" -> "14000000").
@@ -22,7 +23,6 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 # Every punctuation mark or symbol (ASCII and Arabic ، ؛ ؟ « »), except a decimal point between digits,
 # which would otherwise split "4.7" into the two tokens "4" and "7".
 _PUNCT = re.compile(r"(?!(?<=\d)\.(?=\d))[^\w\s]|_")
-_ARABIC_ARTICLE = "ال"
 _ENGLISH_ARTICLES = frozenset({"a", "an", "the"})
 
 
@@ -67,22 +67,9 @@ def contains_answer(prediction: str, answers: Sequence[str]) -> bool:
     padded = f" {fold_answer_text(prediction)} "
     for answer in answers:
         gold = fold_answer_text(answer)
-        if gold and re.search(rf" (?:{_proclitic_pattern(gold)}) ", padded):
+        if gold and re.search(rf" (?:{proclitic_pattern(gold)}) ", padded):
             return True
     return False
-
-
-def _proclitic_pattern(gold: str) -> str:
-    """A regex for ``gold`` with the proclitics Arabic may attach to its first word.
-
-    و/ف, then ب/ل/ك, then the article; ل before the article is written لل.
-
-    Example: ``re.fullmatch(_proclitic_pattern("الإمارات"), "وللإمارات") is not None``
-    """
-    g = re.escape(gold)
-    if gold.startswith("ال"):
-        return rf"[وف]?[بك]?{g}|[وف]?لل{re.escape(gold[2:])}"
-    return rf"[وف]?[بلك]?(?:ال)?{g}|[وف]?لل{g}"
 
 
 def _strip_article(word: str) -> str:
@@ -93,8 +80,8 @@ def _strip_article(word: str) -> str:
 
     Example: ``_strip_article("الشركه") == "شركه"``
     """
-    if word.startswith(_ARABIC_ARTICLE) and len(word) - len(_ARABIC_ARTICLE) >= 2:
-        return word[len(_ARABIC_ARTICLE) :]
+    if word.startswith(ARTICLE) and len(word) - len(ARTICLE) >= 2:
+        return word[len(ARTICLE) :]
     return word
 
 

@@ -40,7 +40,12 @@ def stopwords() -> frozenset[str]:
     return frozenset(normalize(w) for w in words)
 
 
-_PROCLITICS = ("وال", "فال", "بال", "كال", "لل", "ال", "و", "ف", "ب", "ل", "ك")
+# Arabic proclitics, the one definition: a conjunction (و ف), then a preposition (ب ل ك), then the
+# article (ال); ل before the article is written لل.
+CONJUNCTIONS = "وف"
+PREPOSITIONS = "بلك"
+ARTICLE = "ال"
+_PROCLITICS = ("وال", "فال", "بال", "كال", "لل", ARTICLE, *CONJUNCTIONS, *PREPOSITIONS)
 
 
 def strip_proclitics(word: str, min_len: int = 3) -> str:
@@ -60,6 +65,17 @@ def strip_proclitics(word: str, min_len: int = 3) -> str:
                 changed = True
                 break
     return word
+
+
+def proclitic_pattern(word: str) -> str:
+    """A regex for ``word`` with the proclitics Arabic may attach to it (the inverse of ``strip_proclitics``).
+
+    Example: ``re.fullmatch(proclitic_pattern("الإمارات"), "وللإمارات") is not None``
+    """
+    c, p, w = f"[{CONJUNCTIONS}]?", f"[{PREPOSITIONS.replace('ل', '')}]?", re.escape(word)
+    if word.startswith(ARTICLE):
+        return rf"{c}{p}{w}|{c}لل{re.escape(word[len(ARTICLE):])}"
+    return rf"{c}[{PREPOSITIONS}]?(?:{ARTICLE})?{w}|{c}لل{w}"
 
 
 @lru_cache(maxsize=1)

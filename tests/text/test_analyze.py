@@ -82,3 +82,24 @@ def test_mixed_script_text():
 def test_empty_and_punctuation_only():
     assert analyze("") == []
     assert analyze("؟!.،") == []
+
+
+def test_proclitic_pattern_docstring_example():
+    import re
+
+    from rag.text.analyze import proclitic_pattern
+
+    assert re.fullmatch(proclitic_pattern("الإمارات"), "وللإمارات")
+    assert re.fullmatch(proclitic_pattern("الإمارات"), "بالإمارات")
+    assert re.fullmatch(proclitic_pattern("أمازون"), "وبأمازون")
+    assert not re.fullmatch(proclitic_pattern("أمازون"), "سأمازون")
+
+
+def test_strip_proclitics_inverts_the_pattern():
+    import re
+
+    from rag.text.analyze import proclitic_pattern, strip_proclitics
+
+    for word in ("والشركات", "بالسبع", "للشركة"):
+        bare = strip_proclitics(word)
+        assert re.fullmatch(proclitic_pattern(bare), word) or re.fullmatch(proclitic_pattern("ال" + bare), word)
