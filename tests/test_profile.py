@@ -63,6 +63,9 @@ def test_a_missing_file_gives_the_defaults(tmp_path: Path):
         ('{"abstain_below": {"ar": 0.8}}', "no threshold for en"),
         ('{"cues": {"name": ["who"]}}', "not answer types"),
         ('{"version": 99}', "profile version 99"),
+        ('{"examples": ["a list, not languages"]}', "not a valid profile"),
+        ('{"rankings": {"en": {"bm25": 0}}}', "fuse nothing"),
+        ('{"rankings": {"en": {"dense": 1}}}', "not rankings"),
         ('{"weights": {"cosine": 1, "bogus": 2}}', "bogus"),
     ],
 )

@@ -16,17 +16,22 @@ from rag.types import Hit, Query
 log = logging.getLogger(__name__)
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> list[tuple[int, float]]:
-    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), rank from 1.
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[int]], k: int = 60, weights: Sequence[float] | None = None
+) -> list[tuple[int, float]]:
+    """Fuse ranked id lists: score(id) = sum over lists of weight / (k + rank), rank from 1.
 
-    Ties keep the order in which ids were first seen.
+    Ties keep the order in which ids were first seen. Weights default to 1 (plain RRF).
 
     Example: ``reciprocal_rank_fusion([[7, 3], [3]], k=1) == [(3, 1/3 + 1/2), (7, 1/2)]``
     """
+    weights = [1.0] * len(rankings) if weights is None else weights
+    if len(weights) != len(rankings):
+        raise ValueError(f"{len(weights)} weights for {len(rankings)} rankings")
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for ranking, w in zip(rankings, weights, strict=True):
         for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + w / (k + rank)
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
@@ -111,8 +116,9 @@ class Retriever:
     def retrieve(self, query: Query, k: int | None = None) -> list[Hit]:
         """The ``k`` best distinct passages for ``query``, best first.
 
-        Rankings fused: dense (best sentence), BM25 over ``query.lexical``, and, when the query carries
-        one, dense over the bridged Arabic words (a rough translation of an English question).
+        Rankings fused, with weights, as the profile says for the question's language: ``sentence`` (dense,
+        a passage by its best sentence), ``passage`` (dense, whole-passage vectors), ``bm25`` (over
+        ``query.lexical``) and ``bridged`` (dense over the bridged Arabic words of an English question).
 
         Args:
             query: The prepared query (see ``rag.retrieve.query.prepare_query``).
@@ -120,13 +126,31 @@ class Retriever:
         """
         k = k or self.settings.k
         n = self.settings.candidates
-        dense = self.dense(query.vector, n)
-        lexical = self.index.bm25.search(query.lexical, n)
-        rankings = [[i for i, _ in dense], [i for i, _ in lexical]]
-        if query.bridged_vector is not None:
-            # English hit@5 on the seed gold set: 0.71 -> 0.86 with this third ranking.
-            rankings.append([i for i, _ in self.dense(query.bridged_vector, n)])
-        fused = reciprocal_rank_fusion(rankings, self.settings.rrf_k)
+        use = self.profile.rankings_for(query.language)
+        dense: list[tuple[int, float]] = []
+        lexical: list[tuple[int, float]] = []
+        rankings: list[list[int]] = []
+        weights: list[float] = []
+
+        def add(name: str, ranked: list[tuple[int, float]]) -> None:
+            rankings.append([i for i, _ in ranked])
+            weights.append(use[name])
+
+        if "sentence" in use:
+            dense = self.dense(query.vector, n)
+            add("sentence", dense)
+        if "passage" in use:
+            scores, ids = self.index.store.search(query.vector[None, :], n)
+            passage = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            dense = dense or passage  # the dense score and rank recorded on hits
+            add("passage", passage)
+        if "bm25" in use:
+            lexical = self.index.bm25.search(query.lexical, n)
+            add("bm25", lexical)
+        if "bridged" in use and query.bridged_vector is not None:
+            # The bridged Arabic words as a rough translation of an English question.
+            add("bridged", self.dense(query.bridged_vector, n))
+        fused = reciprocal_rank_fusion(rankings, self.settings.rrf_k, weights)
 
         dense_rank = {i: (r, s) for r, (i, s) in enumerate(dense, start=1)}
         bm25_rank = {i: (r, s) for r, (i, s) in enumerate(lexical, start=1)}

@@ -93,7 +93,8 @@ def prepare_query(
     words = english_content_words(text)
     vectors = embed([text, *words] if english else [text])
     bridged = lexical_terms(words, vectors[1:] if english else None, vocab, vocab_vectors, profile)
-    bridged_vector = embed([" ".join(bridged)])[0] if bridged and english else None
+    wants_bridged = "bridged" in profile.rankings_for(detect_language(question))
+    bridged_vector = embed([" ".join(bridged)])[0] if bridged and english and wants_bridged else None
     return Query(
         text=question,
         language=detect_language(question),

@@ -217,3 +217,25 @@ def test_a_question_with_no_known_term_still_gets_dense_hits(retriever, query_fo
     hits = retriever.retrieve(query_for("zzqx"), k=3)
     assert len(hits) == 3
     assert all(h.bm25_rank is None and h.dense_rank is not None for h in hits)
+
+
+def test_weighted_fusion_by_hand():
+    # 7: 2/(1+1) = 1; 3: 2/(1+2) + 1/(1+1) = 1.1667.
+    assert reciprocal_rank_fusion([[7, 3], [3]], k=1, weights=[2.0, 1.0]) == [(3, 2 / 3 + 1 / 2), (7, 1.0)]
+    with pytest.raises(ValueError, match="2 weights for 1 rankings"):
+        reciprocal_rank_fusion([[1]], weights=[1.0, 1.0])
+
+
+@pytest.mark.slow
+def test_the_profile_chooses_the_rankings_per_language(retriever, query_for):
+    from rag.profile import Profile
+
+    index, settings = retriever.index, retriever.settings
+    passages_only = Retriever(index, settings, Profile(rankings={"ar": {"passage": 1.0}, "en": {"passage": 1.0}}))
+    query = query_for("ما قيمة صفقة OpenAI مع أمازون؟")
+    hits = passages_only.retrieve(query, k=10)
+    # Whole-passage vectors alone: the order of exact search over chunk vectors, before near-duplicates fold.
+    exact = list(np.argsort(-(index.vectors @ query.vector), kind="stable"))
+    kept = [index.chunks.index(h.chunk) for h in hits]
+    assert kept == [r for r in exact if r in kept]
+    assert all(h.bm25_rank is None for h in hits)
