@@ -31,7 +31,7 @@ setup-test: setup
 run: setup
 	HF_HUB_OFFLINE=1 $(PY) app.py --host $(HOST) --port $(PORT)
 
-test: setup-test
+test: setup-test lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 index: setup
@@ -43,8 +43,10 @@ eval: setup
 bench: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/rag bench
 
+# Style and types: ruff on everything, mypy on the package (config in pyproject.toml).
 lint: setup
 	$(VENV)/bin/ruff check rag tests app.py
+	$(VENV)/bin/mypy rag
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/build-* reports

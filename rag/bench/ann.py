@@ -140,7 +140,7 @@ def _timed_search(index: Any, queries: np.ndarray, k: int, repeat: int = 1) -> t
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        best, ids = math.inf, None
+        best, ids = math.inf, np.zeros((0, k), np.int64)
         for _ in range(repeat):
             t = time.perf_counter()
             _, ids = index.search(queries, k)
@@ -265,11 +265,11 @@ def bench_ann(
         build_s = time.perf_counter() - t
         if kind == "hnsw":
             params: dict[str, Any] = {"M": hnsw_m, "efConstruction": int(store.index.hnsw.efConstruction)}
-            knob, values = "efSearch", HNSW_EF_SEARCH
+            knob, values = "efSearch", list(HNSW_EF_SEARCH)
         else:
             nlist = int(store.index.nlist)
             params = {"nlist": nlist}
-            knob, values = "nprobe", tuple(v for v in IVF_NPROBE if v <= nlist)
+            knob, values = "nprobe", [v for v in IVF_NPROBE if v <= nlist]
         sweep = []
         for value in values:
             if kind == "hnsw":

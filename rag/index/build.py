@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -123,8 +123,9 @@ def build_index(
 
     def get_model() -> Embedder:  # loaded only when something must be embedded
         nonlocal model
-        if model is None:
-            model = embedder() if callable(embedder) and not hasattr(embedder, "embed_passages") else embedder
+        if model is None and embedder is not None:
+            given = hasattr(embedder, "embed_passages")  # an embedder, else a factory of one
+            model = cast(Embedder, embedder) if given else cast(Callable[[], Embedder], embedder)()
         if model is None:
             from rag.embed.embedder import SentenceTransformerEmbedder
 
@@ -147,8 +148,8 @@ def build_index(
         sentence_rows.extend([[offset + r for r in rows] for rows in p.sentence_rows])
         offset += len(p.sentence_vectors)
 
-    ann = dict(hnsw_m=settings.hnsw_m, hnsw_ef_search=settings.hnsw_ef_search,
-               ivf_nlist=settings.ivf_nlist, ivf_nprobe=settings.ivf_nprobe)
+    ann: dict[str, Any] = dict(hnsw_m=settings.hnsw_m, hnsw_ef_search=settings.hnsw_ef_search,
+                               ivf_nlist=settings.ivf_nlist, ivf_nprobe=settings.ivf_nprobe)
     vocab = arabic_vocabulary(c.text for c in chunks)
     new_words = [w for w in vocab if w not in old_words]
     if new_words:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import faiss
 import numpy as np
@@ -37,7 +37,7 @@ class FaissStore:
     """
 
     def __init__(self, index: faiss.Index, kind: str) -> None:
-        self.index = index
+        self.index: Any = index  # faiss's SWIG types do not know the subclasses' attributes
         self.kind = kind
 
     @property
@@ -59,6 +59,7 @@ class FaissStore:
         """Index ``vectors`` (float32, rows L2-normalized) with the chosen structure."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, dim = vectors.shape
+        index: Any  # faiss's SWIG types do not know the subclasses' attributes (hnsw, nprobe)
         if kind == "flat":
             index = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
