@@ -19,6 +19,7 @@ import numpy as np
 from rag.answer import ABSTAIN_TEXT, AnswerRequest, BackendContext
 from rag.ingest.chunk import is_heading
 from rag.profile import Profile
+from rag.retrieve.hybrid import term_overlap
 from rag.text.analyze import analyze, analyze_query, strip_proclitics
 from rag.text.normalize import normalize, tokenize
 from rag.text.translit import NameIndex, question_names
@@ -104,6 +105,7 @@ class Candidate:
     coverage: float
     cue: bool
     score: float = 0.0
+    sentence: int = 0  # index of the sentence in its passage
 
 
 class ExtractiveAnswerer:
@@ -155,7 +157,7 @@ class ExtractiveAnswerer:
                 seen.add((hit.chunk.doc_id, start))
                 cos = float(self.sentence_vector(hit.chunk.chunk_id, i) @ q)
                 cov = weighted_coverage(query_terms, set(analyze(text)), self.idf)
-                out.append(Candidate(rank, hit, start, end, text, cos, cov, satisfies_cue(text, cue)))
+                out.append(Candidate(rank, hit, start, end, text, cos, cov, satisfies_cue(text, cue), sentence=i))
         w = self.profile.weights
         for c in out:
             c.score = w.cosine * c.cosine + w.coverage * c.coverage + w.cue * c.cue - w.rank * c.hit_rank
@@ -178,7 +180,8 @@ class ExtractiveAnswerer:
         for c in ranked[1 : self.max_quotes + 2]:
             if len(chosen) >= self.max_quotes:
                 break
-            if c.score >= self.profile.weights.second_ratio * best.score and not _overlaps(c, chosen):
+            if (c.score >= self.profile.weights.second_ratio * best.score and not _overlaps(c, chosen)
+                    and self.adds_to(c, chosen)):
                 chosen.append(c)
         missing = self.missing_name(request, chosen)
         reason = None
@@ -191,6 +194,20 @@ class ExtractiveAnswerer:
         evidence = Evidence(strength=strength, best_score=best.score, coverage=best.coverage, cue=cue,
                             cue_met=best.cue, missing_name=missing, threshold=threshold, reason=reason)
         return chosen, evidence, reason is not None
+
+    def same_fact(self, a: Candidate, b: Candidate) -> bool:
+        """Whether two sentences say the same thing: embeddings corroboration-close and most terms shared
+        (e5 gives related but distinct sentences high cosines, so the terms must agree too)."""
+        va = self.sentence_vector(a.hit.chunk.chunk_id, a.sentence)
+        vb = self.sentence_vector(b.hit.chunk.chunk_id, b.sentence)
+        if float(va @ vb) < self.profile.corroborate_min_cosine:
+            return False
+        return term_overlap(set(analyze(a.text)), set(analyze(b.text))) >= self.profile.dedup_min_overlap
+
+    def adds_to(self, c: Candidate, chosen: Sequence[Candidate]) -> bool:
+        """Whether quoting ``c`` as well adds something: it is not the same fact as a chosen quote restated
+        (a restatement in another article is a corroborating source, not a second quote)."""
+        return not any(self.same_fact(c, o) for o in chosen)
 
     def missing_name(self, request: AnswerRequest, chosen: Sequence[Candidate]) -> str | None:
         """A name the question asks about that the quotes don't mention although they should, or None.

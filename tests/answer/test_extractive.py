@@ -344,3 +344,30 @@ def test_unknown_name_in_english_question_proves_nothing(tiny):
     answerer, request, _ = answer("What is the value of the Quorvax deal with Al Waha group?")
     chosen, _, _ = answerer.decide(request)
     assert answerer.missing_name(request, chosen) is None
+
+
+# --- one quote per fact ------------------------------------------------------------------------------
+
+
+def _candidate(chunk_id: str, text: str, sentence: int = 0):
+    from rag.answer.extractive import Candidate
+    from rag.types import Chunk, Hit
+
+    chunk = Chunk(chunk_id, chunk_id.split("#")[0], 0, text, 0, len(text), ((0, len(text)),))
+    return Candidate(0, Hit(chunk, 1.0), 0, len(text), text, 0.9, 0.5, True, sentence=sentence)
+
+
+def test_a_restated_fact_is_not_a_second_quote():
+    import numpy as np
+
+    vectors = {"a#0": np.array([1.0, 0.0]), "b#0": np.array([0.99, 0.141]), "c#0": np.array([0.0, 1.0])}
+    answerer = ExtractiveAnswerer(lambda chunk_id, i: vectors[chunk_id], {}, None, Profile())
+    first = _candidate("a#0", "وقعت الشركة صفقة بقيمة 38 مليار دولار مع المجموعة")
+    restated = _candidate("b#0", "وقعت الشركة مع المجموعة صفقة بقيمة 38 مليار دولار")
+    related = _candidate("b#0", "ارتفعت أسهم المجموعة بعد الإعلان عن الصفقة الكبيرة")
+    other = _candidate("c#0", "وقعت الشركة صفقة بقيمة 38 مليار دولار مع المجموعة")
+    assert answerer.same_fact(first, restated) and not answerer.adds_to(restated, [first])
+    # Close embeddings but other words: a related fact, quoted if it scores well enough.
+    assert not answerer.same_fact(first, related) and answerer.adds_to(related, [first])
+    # The same words but a distant embedding: not the same fact either.
+    assert not answerer.same_fact(first, other)
