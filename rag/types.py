@@ -23,15 +23,20 @@ class Document:
 
     Attributes:
         doc_id: The file name, e.g. ``"000_b9d1a76c4536362b.txt"``.
-        title: The first non-empty line, stripped.
-        text: The original text (BOM removed, line endings kept).
+        title: The headline (see ``rag.ingest.title``): front matter ``title:``, else the first line
+            when it is a short headline, else the opening words of the lead sentence.
+        text: The original text (BOM removed, line endings kept), front matter included.
         sha256: Hex digest of ``text`` encoded as UTF-8; changes when the article does.
+        source: The outlet, from front matter ``source:``; "" when unknown.
+        date: The date, from front matter ``date:``; "" when unknown.
     """
 
     doc_id: str
     title: str
     text: str
     sha256: str
+    source: str = ""
+    date: str = ""
 
 
 @dataclass(frozen=True)

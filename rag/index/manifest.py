@@ -21,7 +21,7 @@ from rag.errors import IndexMismatchError, IndexNotFoundError
 
 FORMAT_VERSION = 2
 NORMALIZER_VERSION = "ar-3"  # bump when rag.text.normalize / rag.text.analyze change
-CHUNKER_VERSION = "sent-1"  # bump when rag.ingest.chunk changes
+CHUNKER_VERSION = "sent-2"  # bump when rag.ingest.chunk or rag.ingest.title changes
 _CHECKED = ("format_version", "model", "model_hash", "query_prefix", "passage_prefix", "normalizer", "chunker")
 
 

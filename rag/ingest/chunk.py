@@ -3,7 +3,8 @@
 Sentences end at ``. ! ? ؟ ؛`` and at line breaks, never inside a number (``4.7``,
 ``14,000``, ``11:15``, ``٤٫٧``). Short heading lines travel with the sentence after them.
 Chunks pack whole sentences up to a token budget counted with the embedding model's own
-tokenizer, repeating ``overlap`` sentences from the previous chunk.
+tokenizer, repeating ``overlap`` sentences from the previous chunk. A front-matter block
+(``rag.ingest.title``) is skipped.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from rag.ingest.title import front_matter_end
 from rag.types import Chunk, Document
 
 Span = tuple[int, int]
@@ -111,7 +113,10 @@ def chunk_document(
         Chunks in document order; ``doc.text[c.start:c.end] == c.text`` for each.
     """
     text = doc.text
-    spans = split_sentences(text)
+    # Front matter (title/source/date) is metadata, not article text: it is never chunked or
+    # quoted, and the offsets stay those of the whole text.
+    body = front_matter_end(text)
+    spans = [(s + body, e + body) for s, e in split_sentences(text[body:])]
     counts = count_tokens([text[s:e] for s, e in spans]) if spans else []
     sentences: list[Span] = []
     tokens: list[int] = []

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from rag.errors import CorpusError
+from rag.ingest.title import article_meta
 from rag.types import Document, Skipped
 
 log = logging.getLogger(__name__)
@@ -25,14 +26,11 @@ def content_hash(text: str) -> str:
 
 
 def title_of(text: str) -> str:
-    """The first non-empty line, stripped.
+    """The article's title (see ``rag.ingest.title``): front matter, headline or lead sentence.
 
     Example: ``title_of("\\n  Headline \\nBody") == "Headline"``
     """
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
+    return article_meta(text).title
 
 
 def decode_article(data: bytes) -> str:
@@ -94,5 +92,6 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
             skipped.append(Skipped(str(path), reason))
             continue
         seen[digest] = path.name
-        documents.append(Document(doc_id=path.name, title=title_of(text), text=text, sha256=digest))
+        meta = article_meta(text)
+        documents.append(Document(path.name, meta.title, text, digest, source=meta.source, date=meta.date))
     return documents, skipped
