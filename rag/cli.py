@@ -1,4 +1,8 @@
-"""The ``rag`` command line: index, ask, eval, bench. Wiring only; the work lives in the stages."""
+"""The ``rag`` command line: index, ask, chat, eval, bench, feedback. Wiring only; the work lives in the stages.
+
+Each command imports only what it needs, so ``rag --help`` and bad arguments answer at once and
+``rag ask`` pays for the model's libraries only when it is about to use them.
+"""
 
 from __future__ import annotations
 
@@ -27,11 +31,40 @@ def _progress() -> bool:
     return sys.stderr.isatty()
 
 
+def _announce_build(settings: Settings):
+    """A build callback that says once, on stderr, that (and why) the index is being built."""
+    said = False
+
+    def on_progress(p) -> None:
+        nonlocal said
+        if not said and p.stage == "passages":
+            said = True
+            print(
+                f"building the index for {p.documents} article(s) from {settings.corpus_dir} "
+                f"into {settings.index_dir} (once; later runs reuse it)…",
+                file=sys.stderr, flush=True,
+            )
+
+    return on_progress
+
+
+def _load_pipeline(settings: Settings, *, quiet: bool = False):
+    from rag.pipeline import Pipeline
+
+    return Pipeline.load(
+        settings, build_if_missing=True, progress=_progress() and not quiet,
+        on_progress=None if quiet else _announce_build(settings),
+    )
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     from rag.index.build import build_index
 
     settings = _settings(args)
-    report = build_index(settings, rebuild=args.rebuild, progress=_progress() and not args.json)
+    report = build_index(
+        settings, rebuild=args.rebuild, progress=_progress() and not args.json,
+        on_progress=None if args.json else _announce_build(settings),
+    )
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -46,18 +79,43 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.pipeline import Pipeline, validate_question
-    from rag.types import Answer
+    if args.question is None:
+        return cmd_chat(args)
+    from rag.pipeline import validate_question
 
     settings = _settings(args)
     validate_question(args.question, settings.max_question_chars)  # fail before loading the model
-    pipeline = Pipeline.load(settings, build_if_missing=True, progress=_progress())
+    pipeline = _load_pipeline(settings, quiet=args.json)
     if args.json:
         print(json.dumps(pipeline.ask(args.question).to_dict(), ensure_ascii=False))
         return 0
+    _print_answer(pipeline.ask_stream(args.question))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Questions from the terminal (a REPL with history) or from a pipe (one per line), one model load."""
+    from rag.app.repl import ChatSession, run_pipe, run_repl
+    from rag.config import default_cache_dir
+
+    settings = _settings(args)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("loading the model and the index…", file=sys.stderr, flush=True)
+    pipeline = _load_pipeline(settings, quiet=not interactive and args.json)
+    session = ChatSession(pipeline, k=args.k, backend=args.backend, as_json=args.json)
+    if interactive:
+        return run_repl(session, _print_answer, history_file=default_cache_dir() / "chat_history")
+    return run_pipe(session, sys.stdin, sys.stdout, _print_answer)
+
+
+def _print_answer(stream) -> object:
+    """Print a streamed answer, then its sources; return the final Answer."""
+    from rag.types import Answer
+
     answer: Answer | None = None
     streamed = []
-    for item in pipeline.ask_stream(args.question):
+    for item in stream:
         if isinstance(item, str):
             streamed.append(item)
             print(item, end="", flush=True)
@@ -67,23 +125,26 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if "".join(streamed) != answer.text:  # the backend revised what it streamed
         print("\n---\n" + answer.text, end="")
     print("\n")
+    _print_sources(answer)
+    return answer
+
+
+def _print_sources(answer) -> None:
     for c in answer.citations:
         print(f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end}, score {c.score:.3f})")
     if answer.dropped_quotes:
         print(f"(removed {len(answer.dropped_quotes)} quote(s) not found in the cited passage)")
-    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag.eval.evaluate import evaluate
     from rag.eval.gold import load_gold
     from rag.eval.report import compare_reports, format_comparison, summary_text, to_json, write_report
-    from rag.pipeline import Pipeline
 
     items = load_gold(args.gold)  # every line validated before the model loads
     old = _load_report(args.compare) if args.compare else None
     settings = _settings(args)
-    pipeline = Pipeline.load(settings, build_if_missing=True, progress=_progress() and not args.json)
+    pipeline = _load_pipeline(settings, quiet=args.json)
     report = evaluate(pipeline, items, k=args.k, backend=args.backend, progress=_progress())
     if args.out:
         for path in write_report(report, args.out):
@@ -128,6 +189,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from rag.app.feedback import export_gold
+
+    settings = _settings(args)
+    path = args.feedback or settings.feedback_path
+    written, skipped = export_gold(path, args.gold_out)
+    print(f"wrote {written} draft gold line(s) from 👍 answers in {path} to {args.gold_out}"
+          + (f" ({skipped} skipped: 👎, duplicate or abstained)" if skipped else "")
+          + "; review them before use")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -150,14 +223,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object with the counts as the last line")
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("ask", help="ask one question and print the answer with its sources")
-    p.add_argument("question", help="the question, in Arabic or English")
-    p.add_argument("--k", type=int, help="passages to retrieve (default 5)")
-    p.add_argument("--backend", choices=BACKENDS, help="answer backend (default extractive)")
-    p.add_argument("--corpus", type=Path, help="corpus to index first if there is no index yet")
-    common(p)
-    p.add_argument("--json", action="store_true", help="print the answer object as JSON")
+    def asking(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--k", type=int, help="passages to retrieve (default 5)")
+        p.add_argument("--backend", choices=BACKENDS, help="answer backend (default extractive)")
+        p.add_argument("--corpus", type=Path, help="corpus to index first if there is no index yet")
+        common(p)
+
+    p = sub.add_parser("ask", help="ask one question (without one: chat, as `rag chat`)")
+    p.add_argument("question", nargs="?", help="the question, in Arabic or English (omit it to chat)")
+    asking(p)
+    p.add_argument("--json", action="store_true", help="print the answer object as JSON (JSON Lines when chatting)")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser(
+        "chat", help="ask many questions with one model load: a prompt on a terminal, one question per line from a pipe"
+    )
+    asking(p)
+    p.add_argument("--json", action="store_true", help="print each answer as one JSON line")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("feedback", help="work with the 👍/👎 votes recorded by the chat app")
+    fsub = p.add_subparsers(dest="feedback_command", required=True)
+    fp = fsub.add_parser("export", help="turn 👍 answers into draft gold lines for review")
+    fp.add_argument("--gold-out", type=Path, required=True, help="where to write the draft gold lines (JSON Lines)")
+    fp.add_argument("--feedback", type=Path, help="feedback file (default: $RAG_FEEDBACK_PATH or its default)")
+    fp.add_argument("--index-dir", type=Path, help="index folder whose data dir holds the default feedback file")
+    fp.set_defaults(func=cmd_feedback_export)
 
     p = sub.add_parser("eval", help="run a gold Q&A file through the pipeline and report the metrics")
     p.add_argument("--gold", type=Path, required=True, help="gold questions, one JSON object per line")
@@ -194,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not args.verbose:  # the libraries' own bars (loading weights, batches); ours stay
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return args.func(args)
     except RagError as e:

@@ -67,17 +67,20 @@ class Pipeline:
         return self.index.documents
 
     @classmethod
-    def load(cls, settings: Settings, *, build_if_missing: bool = False, progress: bool = False) -> Pipeline:
+    def load(
+        cls, settings: Settings, *, build_if_missing: bool = False, progress: bool = False, on_progress=None
+    ) -> Pipeline:
         """Load the index in ``settings.index_dir`` and the model.
 
         With ``build_if_missing``, the index is first brought up to date with the corpus
-        (built if missing, rebuilt if made with other settings; a no-op when current).
+        (built if missing, rebuilt if made with other settings; a no-op when current);
+        ``on_progress`` follows that build (see ``rag.index.build.build_index``).
         """
         from rag.embed.embedder import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder(settings)
         if build_if_missing:
-            report = build_index(settings, embedder, progress=progress)
+            report = build_index(settings, embedder, progress=progress, on_progress=on_progress)
             if report.embedded:
                 log.info("indexed %d new chunks from %s", report.embedded, settings.corpus_dir)
         return cls(settings, Index.load(settings.index_dir, settings), embedder)

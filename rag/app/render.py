@@ -14,6 +14,7 @@ import html
 import re
 from collections.abc import Mapping
 
+from rag.ingest.title import front_matter_end
 from rag.text.markers import MARKER_RE, marker_numbers
 from rag.text.normalize import detect_language
 from rag.types import Answer, Chunk, Citation, Document
@@ -26,16 +27,24 @@ _LABELS = {
     "ar": {
         "sources": "المصادر",
         "closest": "أقرب المقاطع",
-        "score": "الدرجة",
+        "details": "تفاصيل",
+        "score": "درجة المطابقة مع السؤال (الأعلى أقرب)",
+        "file": "الملف",
         "none": "لا توجد مصادر لهذه الإجابة.",
+        "count": "المصادر ({n})",
     },
     "en": {
         "sources": "Sources",
         "closest": "Closest passages",
-        "score": "score",
+        "details": "details",
+        "score": "match with the question (higher is closer)",
+        "file": "file",
         "none": "No sources for this answer.",
+        "count": "Sources ({n})",
     },
 }
+#: Before any answer the panel speaks both languages.
+EMPTY_SOURCES = {"ar": "ستظهر هنا مصادر الإجابة.", "en": "The sources of an answer appear here."}
 
 
 def dir_attrs(text: str) -> str:
@@ -93,7 +102,7 @@ def message_html(text: str, *, language: str | None = None) -> str:
     return f'<div class="msg" {lang_attrs(lang)}>{_body(text, set(), lang)}</div>'
 
 
-def answer_html(answer: Answer) -> str:
+def answer_html(answer: Answer, documents: Mapping[str, Document] | None = None) -> str:
     """The final answer for the chat: escaped text, each ``[n]`` marker a small superscript badge.
 
     The message's direction follows its framing (the words outside «quotes», falling back to
@@ -104,11 +113,22 @@ def answer_html(answer: Answer) -> str:
 
     Example: ``answer_html(a)`` for ``a.text == "بحسب المقالات: «38 مليار دولار» [1]"`` gives
     ``'<div class="msg answer" dir="rtl" lang="ar"><div class="line" dir="rtl" lang="ar">بحسب المقالات: «...'``
+    With ``documents``, the answer's sources follow it folded in a ``<details>`` (shown on
+    phones, where there is no side panel; each badge opens it and scrolls to its source).
     """
     lang = framing_language(answer.text, answer.language)
     abstained = " abstained" if answer.abstained else ""
     body = _body(answer.text, {c.n for c in answer.citations}, lang)
-    return f'<div class="msg answer{abstained}" {lang_attrs(lang)}>{body}</div>'
+    folded = ""
+    if documents is not None and answer.citations:
+        labels = _LABELS.get(answer.language, _LABELS["en"])
+        items = "".join(_citation_item(c, answer, documents, labels) for c in answer.citations)
+        folded = (
+            f'<details class="answer-sources" {lang_attrs(answer.language)}>'
+            f'<summary>{labels["count"].format(n=len(answer.citations))}</summary>'
+            f'<ol class="source-list">{items}</ol></details>'
+        )
+    return f'<div class="msg answer{abstained}" {lang_attrs(lang)}>{body}{folded}</div>'
 
 
 def framing_language(text: str, fallback: str = "en") -> str:
@@ -121,7 +141,8 @@ def framing_language(text: str, fallback: str = "en") -> str:
 
 
 def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
-    """The sources panel: for each citation its ``[n]``, title, id, passage with the quote marked, and score.
+    """The sources panel: for each citation its ``[n]``, title, outlet and date when known, file name
+    (small), the passage with the quote marked, and its score folded under "details".
 
     When the answer abstained the heading says "closest passages" (in the answer's language)
     and, if there are no citations, the retrieved passages are listed unmarked.
@@ -132,7 +153,7 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
     heading = labels["closest"] if answer.abstained else labels["sources"]
     items = [_citation_item(c, answer, documents, labels) for c in answer.citations]
     if not items and answer.abstained:
-        items = [_passage_item(h.chunk, h.score, labels) for h in answer.passages]
+        items = [_passage_item(h.chunk, h.score, labels, documents.get(h.chunk.doc_id)) for h in answer.passages]
     body = "".join(items) if items else f'<p class="no-sources">{labels["none"]}</p>'
     return (
         f'<div class="sources{" abstained" if answer.abstained else ""}" {lang_attrs(answer.language)}>'
@@ -140,74 +161,142 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
     )
 
 
-def empty_sources_html(language: str = "en") -> str:
-    """The sources panel before any answer.
+def empty_sources_html(language: str | None = None) -> str:
+    """The sources panel before any answer: in both languages, or in ``language`` alone.
 
-    Example: ``empty_sources_html("ar")`` -> ``'<div class="sources" dir="rtl" lang="ar">...'``
+    Example: ``empty_sources_html()`` -> ``'<div class="sources empty"><h3 ...>المصادر · Sources</h3>...'``
     """
-    labels = _LABELS.get(language, _LABELS["en"])
-    return (
-        f'<div class="sources" {lang_attrs(language)}><h3 class="sources-heading">{labels["sources"]}</h3>'
-        f'<p class="no-sources">{labels["none"]}</p></div>'
-    )
+    langs = [language] if language in _LABELS else ["ar", "en"]
+    heading = " · ".join(f'<span {lang_attrs(lg)}>{_LABELS[lg]["sources"]}</span>' for lg in langs)
+    notes = "".join(f'<p class="no-sources" {lang_attrs(lg)}>{EMPTY_SOURCES[lg]}</p>' for lg in langs)
+    return f'<div class="sources empty"><h3 class="sources-heading">{heading}</h3>{notes}</div>'
 
 
 def article_html(document: Document, start: int, end: int) -> str:
     """The whole article with ``text[start:end]`` marked in place as ``<mark id="quote">``, line breaks kept.
 
+    Front matter (``rag.ingest.title``) is left out; the title, outlet and date head the article.
+
     Example: ``article_html(doc, 10, 42)`` -> ``'<article class="article" dir="rtl" lang="ar" ...'``
     """
+    body = front_matter_end(document.text)
+    text = document.text[body:]
     return (
-        f'<article class="article" {dir_attrs(document.text)}>'
+        f'<article class="article" {dir_attrs(text)}>'
         f'<header class="article-head"><strong class="article-title" {dir_attrs(document.title)}>'
-        f"{html.escape(document.title)}</strong> "
-        f'<code class="source-id" dir="ltr">{html.escape(document.doc_id)}</code></header>'
-        f'<div class="article-body">{highlight(document.text, start, end, mark_id="quote")}</div>'
+        f"{html.escape(document.title)}</strong>{_meta_html(document)}</header>"
+        f'<div class="article-body">{highlight(text, start - body, end - body, mark_id="quote")}</div>'
         "</article>"
     )
 
 
-def citation_label(citation: Citation) -> str:
-    """The label of a citation in the article picker: plain text (the UI escapes it), with the title
-    bidi-isolated in its own direction (RLI/LRI ... PDI) so an Arabic title that starts with a
-    Latin word neither reads left to right nor reorders the number and id around it.
+def source_meta(document: Document | None) -> str:
+    """Outlet and date of an article when known, joined by " · " ("" when neither is).
 
-    Example: ``citation_label(c) == "[1] \\u2067OpenAI تتعاون مع أمازون…\\u2069 (000_b9d1a76c4536362b.txt)"``
+    Example: ``source_meta(Document("a.txt", "T", "x", "0", source="AP", date="2025-11-03")) == "AP · 2025-11-03"``
+    """
+    if document is None:
+        return ""
+    return " · ".join(p for p in (document.source, document.date) if p)
+
+
+def citation_label(citation: Citation, *, suffix: str = "") -> str:
+    """The label of a citation in the article picker: plain text (the UI escapes it).
+
+    It starts with a mark of the title's direction (RLM or LRM), so a label shown with
+    ``unicode-bidi: plaintext`` takes its title's direction, and the title is bidi-isolated
+    (RLI/LRI ... PDI) so an Arabic title that starts with a Latin word does not reorder the
+    number around it. ``suffix`` tells apart labels that would otherwise be identical.
+
+    Example: ``citation_label(c) == "\u200f[1] \u2067OpenAI تتعاون مع أمازون…\u2069"``
     """
     title = citation.title if len(citation.title) <= 60 else citation.title[:59] + "…"
-    isolate = "\u2067" if detect_language(title) == "ar" else "\u2066"
-    return f"[{citation.n}] {isolate}{title}\u2069 ({citation.doc_id})"
+    arabic = detect_language(title) == "ar"
+    mark, isolate = ("\u200f", "\u2067") if arabic else ("\u200e", "\u2066")
+    return f"{mark}[{citation.n}] {isolate}{title}\u2069{suffix}"
+
+
+def citation_labels(citations: list[Citation]) -> list[str]:
+    """Picker labels for an answer's citations; labels that would repeat get the quote's opening words.
+
+    Example: ``citation_labels([c1, c2])`` -> ``["\u200f[1] …", "\u200f[2] … — «بلغت قيمة…»"]``
+    """
+    plain = [citation_label(c) for c in citations]
+    seen_titles: dict[str, int] = {}
+    for c in citations:
+        seen_titles[c.title] = seen_titles.get(c.title, 0) + 1
+    out = []
+    for label, c in zip(plain, citations, strict=True):
+        if seen_titles[c.title] > 1:
+            opening = " ".join(c.quote.split()[:5])
+            label = citation_label(c, suffix=f" — «{opening}…»")
+        out.append(label)
+    return out
 
 
 def _citation_item(
     citation: Citation, answer: Answer, documents: Mapping[str, Document], labels: dict[str, str]
 ) -> str:
+    document = documents.get(citation.doc_id)
     passage = _passage_for(citation, answer, documents)
     if passage is None:
         body = f"<mark>{escape_text(citation.quote)}</mark>"
         lang_source = citation.quote
     else:
-        text, offset = passage
+        text, offset = _without_title(*passage, citation.title, citation.start)
         body = highlight(text, citation.start - offset, citation.end - offset)
         lang_source = text
     return (
         f'<li class="source" id="source-{citation.n}" value="{citation.n}">'
-        f'<div class="source-head"><span class="cite">[{citation.n}]</span> '
-        f'<strong class="source-title" {dir_attrs(citation.title)}>{html.escape(citation.title)}</strong> '
-        f'<code class="source-id" dir="ltr">{html.escape(citation.doc_id)}</code> '
-        f'<span class="source-score">{labels["score"]} {citation.score:.2f}</span></div>'
-        f'<blockquote class="passage" {dir_attrs(lang_source)}>{body}</blockquote></li>'
+        + _head_html(citation.title, document, citation.doc_id, f'<span class="cite">[{citation.n}]</span> ')
+        + f'<blockquote class="passage" {dir_attrs(lang_source)}>{body}</blockquote>'
+        + _details_html(citation.score, labels)
+        + "</li>"
     )
 
 
-def _passage_item(chunk: Chunk, score: float, labels: dict[str, str]) -> str:
+def _passage_item(chunk: Chunk, score: float, labels: dict[str, str], document: Document | None = None) -> str:
+    text, _ = _without_title(chunk.text, chunk.start, chunk.title, chunk.end)
     return (
-        f'<li class="source"><div class="source-head">'
-        f'<strong class="source-title" {dir_attrs(chunk.title)}>{html.escape(chunk.title)}</strong> '
-        f'<code class="source-id" dir="ltr">{html.escape(chunk.doc_id)}</code> '
-        f'<span class="source-score">{labels["score"]} {score:.2f}</span></div>'
-        f'<blockquote class="passage" {dir_attrs(chunk.text)}>{escape_text(chunk.text)}</blockquote></li>'
+        '<li class="source">'
+        + _head_html(chunk.title, document, chunk.doc_id)
+        + f'<blockquote class="passage" {dir_attrs(text)}>{escape_text(text)}</blockquote>'
+        + _details_html(score, labels)
+        + "</li>"
     )
+
+
+def _head_html(title: str, document: Document | None, doc_id: str, badge: str = "") -> str:
+    meta = source_meta(document)
+    meta_html = f' <span class="source-meta" {dir_attrs(meta)}>{html.escape(meta)}</span>' if meta else ""
+    return (
+        f'<div class="source-head">{badge}'
+        f'<strong class="source-title" {dir_attrs(title)}>{html.escape(title)}</strong>{meta_html}'
+        f'<small class="source-id" dir="ltr">{html.escape(doc_id)}</small></div>'
+    )
+
+
+def _details_html(score: float, labels: dict[str, str]) -> str:
+    return (
+        f'<details class="source-details"><summary>{labels["details"]}</summary>'
+        f'<span class="source-score">{labels["score"]}: {score:.2f}</span></details>'
+    )
+
+
+def _meta_html(document: Document) -> str:
+    meta = source_meta(document)
+    out = f' <span class="source-meta" {dir_attrs(meta)}>{html.escape(meta)}</span>' if meta else ""
+    return out + f' <small class="source-id" dir="ltr">{html.escape(document.doc_id)}</small>'
+
+
+def _without_title(text: str, offset: int, title: str, keep_from: int) -> tuple[str, int]:
+    """The passage without its first line when that line is the title (shown above it already),
+    unless the quote starting at ``keep_from`` is inside that line."""
+    first, sep, rest = text.partition("\n")
+    if sep and first.strip() == title.strip() and title and keep_from >= offset + len(first) + 1:
+        skipped = len(text) - len(rest.lstrip())
+        return text[skipped:], offset + skipped
+    return text, offset
 
 
 def _passage_for(
@@ -258,7 +347,7 @@ def _with_markers(text: str, numbers: set[int]) -> str:
         cited = marker_numbers(m.group())
         if not set(cited) <= numbers:
             return m.group()
-        return "".join(f'<sup class="cite">[{n}]</sup>' for n in cited)
+        return "".join(f'<a class="cite" href="#source-{n}">[{n}]</a>' for n in cited)
 
     return MARKER_RE.sub(badge, escape_text(text))
 

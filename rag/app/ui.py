@@ -8,18 +8,22 @@ line of defence.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Iterator
+from itertools import zip_longest
 from typing import Any, Protocol
 
 import gradio as gr
 
 from rag.app.feedback import append_feedback
+from rag.app.loading import LoadStatus
 from rag.app.render import (
     answer_html,
     article_html,
-    citation_label,
+    citation_labels,
     empty_sources_html,
+    lang_attrs,
     message_html,
     sources_html,
 )
@@ -34,8 +38,14 @@ log = logging.getLogger(__name__)
 #: Chats answered at once; the pipeline serializes the model's forward pass itself.
 CONCURRENCY = 8
 
+#: How often a question asked during loading refreshes the loading note (seconds).
+WAIT_POLL_SECONDS = 1.0
+
 #: A long question is shown shortened in the chat (it is still sent whole).
 SHOWN_QUESTION_CHARS = 400
+
+#: Example-question buttons shown under the chat (filled from the corpus once it is loaded).
+MAX_EXAMPLES = 8
 
 MESSAGES = {
     "empty": {
@@ -52,6 +62,35 @@ MESSAGES = {
         "en": "Sorry, something went wrong while preparing the answer. Please try again in a moment.",
     },
     "thanks": {"ar": "شكرًا على تقييمك!", "en": "Thanks for your feedback!"},
+    "loading_model": {
+        "ar": "جارٍ تحميل النموذج والفهرس…",
+        "en": "Loading the model and the index…",
+    },
+    "building": {
+        "ar": "جارٍ بناء الفهرس لـ {n} مقالات… {pct}٪ (مرة واحدة فقط)",
+        "en": "Building the index for {n} articles… {pct}% (only once)",
+    },
+    "waiting": {
+        "ar": "سأجيب فور جاهزية الفهرس.",
+        "en": "I will answer as soon as the index is ready.",
+    },
+    "load_failed": {
+        "ar": "تعذّر تحميل الفهرس: {error}",
+        "en": "The index could not be loaded: {error}",
+    },
+}
+
+#: Labels of the layout, each in both languages.
+LABELS = {
+    "chat": "المحادثة · Chat",
+    "placeholder": "اكتب سؤالك هنا… · Type your question…",
+    "send": "إرسال · Send",
+    "k": "عدد المقاطع · Passages (k)",
+    "backend": "طريقة الإجابة · Answer backend",
+    "clear": "مسح المحادثة · Clear chat",
+    "more": "الإعدادات والأمثلة · Settings and examples",
+    "examples": "أمثلة · Examples",
+    "picker": "افتح المقال كاملًا · Open the whole article",
 }
 
 HEADER = """
@@ -101,9 +140,81 @@ mark { background: #ffe58a; color: inherit; padding: 0 .1em; border-radius: 2px;
 .article-head { margin-bottom: .5rem; }
 .article-body { max-height: 32rem; overflow-y: auto; padding: .2rem .4rem; }
 .no-sources { opacity: .7; }
-.source-list { max-height: 40rem; overflow-y: auto; }
 /* The question box follows what is typed: Arabic right to left, English left to right. */
 #question textarea { unicode-bidi: plaintext; text-align: start; }
+/* Example buttons and picker labels take the direction of their own text. */
+.example.rtl, .example.rtl * { direction: rtl; }
+.example.ltr, .example.ltr * { direction: ltr; }
+.example { text-align: start; white-space: normal; flex: 1 1 16rem; }
+#article-picker label span { unicode-bidi: plaintext; text-align: start; }
+.source-meta { font-size: .85em; opacity: .8; }
+.source-id { font-size: .7em; opacity: .6; font-family: var(--font-mono); margin-inline-start: auto; }
+.source-details { font-size: .75em; opacity: .75; margin-top: .3rem; }
+.source-details summary { cursor: pointer; }
+a.cite { text-decoration: none; cursor: pointer; font-size: .75em; font-weight: 600;
+  color: var(--color-accent); vertical-align: super; padding: 0 .1em; }
+.answer-sources { margin-top: .5rem; font-size: .92em; }
+.answer-sources summary { cursor: pointer; font-weight: 600; }
+.answer-sources .source-list { max-height: none; }
+.source.flash { outline: 3px solid var(--color-accent); transition: outline .2s; }
+#status .status { padding: .5rem .8rem; border-radius: var(--radius-lg); background: var(--background-fill-secondary); }
+#status progress { width: 100%; }
+/* Phones: the chat and its answers use the whole width; each answer carries its own sources. */
+@media (max-width: 480px) {
+  .app-head h1 { font-size: 1.2rem; }
+  .app-head p { font-size: .85rem; }
+  #sources { display: none; }
+  #chat .message-row.bubble { margin-left: 2px !important; margin-right: 2px !important;
+    width: calc(100% - 4px) !important; max-width: calc(100% - 4px) !important; }
+  #chat .message-row .flex-wrap, #chat .message-row .message { width: 100% !important; max-width: 100% !important;
+    box-sizing: border-box; }
+  #chat .avatar-container { display: none; }
+  .article-body { max-height: 60vh; }
+}
+"""
+
+# Runs once when the page loads. A click on an answer's [n] badge scrolls to that source and
+# opens it: in the side panel (and the article view) for the latest answer on a wide screen,
+# else in the sources folded under that answer. On a phone the settings accordion starts closed.
+PAGE_JS = """
+() => {
+  const phone = () => window.matchMedia('(max-width: 480px)').matches;
+  document.addEventListener('click', (ev) => {
+    const badge = ev.target.closest && ev.target.closest('a.cite[href^="#source-"]');
+    if (!badge) return;
+    ev.preventDefault();
+    const n = badge.getAttribute('href').slice('#source-'.length);
+    const msg = badge.closest('.msg');
+    const answers = Array.from(document.querySelectorAll('#chat .msg.answer'));
+    const latest = msg && answers.length && answers[answers.length - 1] === msg;
+    let target = null;
+    if (!phone() && latest) {
+      target = document.querySelector(`#sources [id="source-${n}"]`);
+      const pick = document.querySelector(`#article-picker input[type=radio][value="${Number(n) - 1}"]`);
+      if (pick && !pick.checked) pick.click();
+    }
+    if (!target && msg) {
+      const folded = msg.querySelector('details.answer-sources');
+      if (folded) folded.open = true;
+      target = msg.querySelector(`.answer-sources [id="source-${n}"]`);
+    }
+    if (!target) return;
+    target.scrollIntoView({block: 'center', behavior: 'instant'});
+    target.classList.add('flash');
+    setTimeout(() => target.classList.remove('flash'), 1500);
+  });
+  // On a phone: settings and examples start folded; after an example is tapped they fold
+  // again and the chat comes into view, so the question and its answer are on screen.
+  const fold = () => {
+    const open = document.querySelector('#more .label-wrap.open, #more button.label-wrap[aria-expanded="true"]');
+    if (open) open.click();
+  };
+  document.addEventListener('click', (ev) => {
+    if (!phone() || !(ev.target.closest && ev.target.closest('.example, #send'))) return;
+    setTimeout(() => { fold(); document.querySelector('#chat').scrollIntoView({block: 'start'}); }, 50);
+  });
+  if (phone()) fold();
+}
 """
 
 # Runs in the article viewer: after each new article is rendered, scroll its own box (not the
@@ -152,7 +263,35 @@ def launch_options() -> dict[str, Any]:
     Example: ``build_ui(pipeline).launch(server_port=7860, **launch_options())``
     """
     theme = gr.themes.Default(font=FONTS, font_mono=MONO_FONTS)
-    return {"theme": theme, "css": CSS}
+    return {"theme": theme, "css": CSS, "js": PAGE_JS}
+
+
+def status_text(status: LoadStatus, lang: str) -> str:
+    """What loading is doing, in one language.
+
+    Example: ``status_text(LoadStatus("passages", 5, 50, 100), "en")`` -> ``"Building the index for 5 …45% …"``
+    """
+    if status.stage == "failed":
+        return MESSAGES["load_failed"][lang].format(error=status.error)
+    if status.stage in ("passages", "words"):
+        return MESSAGES["building"][lang].format(n=status.documents, pct=round(100 * status.fraction))
+    return MESSAGES["loading_model"][lang]
+
+
+def status_html(status: LoadStatus) -> str:
+    """The status banner above the chat, in both languages ("" once the pipeline is ready).
+
+    Example: ``status_html(LoadStatus("model"))`` -> ``'<div class="status" role="status">...'``
+    """
+    if status.ready:
+        return ""
+    bar = ""
+    if status.stage in ("passages", "words"):
+        bar = f'<progress max="100" value="{round(100 * status.fraction)}"></progress>'
+    lines = "".join(
+        f'<div {lang_attrs(lg)}>{html.escape(status_text(status, lg))}</div>' for lg in ("ar", "en")
+    )
+    return f'<div class="status" role="status">{lines}{bar}</div>'
 
 
 def question_error_text(question: str, error: QuestionError, max_chars: int) -> str:
@@ -199,6 +338,11 @@ class ChatHandlers:
         asked = [*messages, {"role": "user", "content": message_html(_shown(question))}]
         history = [(t["question"], t["answer"]) for _, t in sorted(turns.items())]
         keep = gr.update()
+        # On a first run the index may still be building: show how far it is, then answer.
+        status = getattr(self.pipeline, "status", None)
+        while status is not None and question.strip() and not self.pipeline.wait(WAIT_POLL_SECONDS):
+            note = status_text(status(), lang) + "\n" + MESSAGES["waiting"][lang]
+            yield "", [*asked, _assistant(note, lang)], turns, keep, keep, keep, keep
         try:
             stream = self.pipeline.ask_stream(question, history=history, k=int(k), backend=backend)
             messages = [*asked, _assistant("…", lang)]
@@ -223,7 +367,7 @@ class ChatHandlers:
             yield question, [*asked, _assistant(MESSAGES["failed"][lang], lang)], turns, keep, keep, keep, keep
             return
 
-        messages = [*asked, {"role": "assistant", "content": answer_html(answer)}]
+        messages = [*asked, {"role": "assistant", "content": answer_html(answer, self.pipeline.documents)}]
         citations = [c.to_dict() for c in answer.citations]
         turn = {"question": question, "answer": answer.text, "citations": citations}
         yield (
@@ -274,23 +418,27 @@ class ChatHandlers:
 def build_ui(pipeline: AnswersQuestions, *, concurrency: int = CONCURRENCY) -> gr.Blocks:
     """The chat app over ``pipeline``, queued so ``concurrency`` chats are answered at once.
 
+    ``pipeline`` may be a ``rag.app.loading.BackgroundPipeline`` still loading: the page then
+    shows its progress, and the example questions appear once it is ready.
     Launch it with ``build_ui(p).launch(**launch_options())``.
     """
     settings = pipeline.settings
     backends = settings.available_backends()
     default_backend = settings.backend if settings.backend in backends else backends[0]
     chat = ChatHandlers(pipeline)
+    loading = getattr(pipeline, "status", None)
 
     with gr.Blocks(title="اسأل الأخبار · Ask the news", analytics_enabled=False) as demo:
         turns = gr.State({})  # assistant message index -> {question, answer, citations}
         current = gr.State([])  # citations (as dicts) of the answer shown in the sources panel
         gr.HTML(HEADER)
+        status = gr.HTML(status_html(loading()) if loading else "", elem_id="status")
         with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
+            with gr.Column(scale=3, min_width=320):
                 chatbot = gr.Chatbot(
                     elem_id="chat",
-                    label="المحادثة · Chat",
-                    height=560,
+                    label=LABELS["chat"],
+                    height="min(560px, 62vh)",
                     layout="bubble",
                     render_markdown=False,  # messages are HTML built (and escaped) by rag.app.render
                     sanitize_html=True,
@@ -306,54 +454,98 @@ def build_ui(pipeline: AnswersQuestions, *, concurrency: int = CONCURRENCY) -> g
                     question = gr.Textbox(
                         elem_id="question",
                         show_label=False,
-                        placeholder="اكتب سؤالك هنا… · Type your question…",
+                        placeholder=LABELS["placeholder"],
                         lines=1,
                         max_lines=6,
                         scale=6,
                         autofocus=True,
                     )
-                    send = gr.Button("إرسال · Send", variant="primary", scale=1, elem_id="send")
-                with gr.Row():
-                    k = gr.Slider(
-                        1, 10, value=settings.k, step=1, label="عدد المقاطع · Passages (k)", elem_id="k"
-                    )
-                    backend = gr.Dropdown(
-                        backends,
-                        value=default_backend,
-                        label="طريقة الإجابة · Answer backend",
-                        interactive=len(backends) > 1,
-                        elem_id="backend",
-                    )
-                    clear_btn = gr.Button("مسح المحادثة · Clear chat", elem_id="clear")
-                examples = example_questions(pipeline)
-                for lang, label in (("ar", "أمثلة · Arabic examples"), ("en", "English examples")):
-                    if examples[lang]:
-                        gr.Examples([[q] for q in examples[lang]], inputs=[question], label=label)
-            with gr.Column(scale=2):
-                sources = gr.HTML(empty_sources_html(), elem_id="sources", js_on_load=None)
-                picker = gr.Radio(
-                    choices=[],
-                    label="افتح المقال كاملًا · Open the whole article",
-                    elem_id="article-picker",
-                )
+                    send = gr.Button(LABELS["send"], variant="primary", scale=1, elem_id="send", min_width=80)
+                with gr.Accordion(LABELS["more"], open=True, elem_id="more"):
+                    with gr.Row():
+                        k = gr.Slider(1, 10, value=settings.k, step=1, label=LABELS["k"], elem_id="k")
+                        backend = gr.Dropdown(
+                            backends,
+                            value=default_backend,
+                            label=LABELS["backend"],
+                            interactive=len(backends) > 1,
+                            elem_id="backend",
+                        )
+                        clear_btn = gr.Button(LABELS["clear"], elem_id="clear")
+                    gr.HTML(f'<p class="examples-label">{LABELS["examples"]}</p>')
+                    with gr.Row(elem_id="examples"):
+                        first = _example_updates(_examples(pipeline))
+                        example_buttons = [
+                            gr.Button(**update, size="sm", elem_id=f"example-{i}") for i, update in enumerate(first)
+                        ]
+            with gr.Column(scale=2, min_width=320, elem_id="side"):
+                sources = gr.HTML(empty_sources_html(), elem_id="sources")
+                picker = gr.Radio(choices=[], label=LABELS["picker"], elem_id="article-picker")
                 article = gr.HTML("", elem_id="article-view", js_on_load=SCROLL_TO_QUOTE)
 
         outputs = [question, chatbot, turns, current, sources, picker, article]
         inputs = [question, chatbot, turns, k, backend]
         for trigger in (question.submit, send.click):
             trigger(chat.respond, inputs, outputs, show_progress="hidden")
+        for button in example_buttons:  # one tap: the example is asked
+            button.click(lambda q: q, [button], [question], queue=False).then(
+                chat.respond, inputs, outputs, show_progress="hidden"
+            )
         picker.input(chat.open_article, [picker, current], [article], show_progress="hidden")
         chatbot.like(chat.on_like, [turns], None)
         clear_outputs = [chatbot, turns, current, sources, picker, article, question]
         clear_btn.click(chat.clear, None, clear_outputs, queue=False)
         chatbot.clear(chat.clear, None, clear_outputs, queue=False)
 
+        if loading is not None and not loading().ready:
+            timer = gr.Timer(1.0)
+
+            def poll() -> list[Any]:
+                now = loading()
+                done = now.stage in ("ready", "failed")
+                examples = (
+                    [gr.update(**u) for u in _example_updates(_examples(pipeline))]
+                    if now.ready else [gr.update()] * MAX_EXAMPLES
+                )
+                return [gr.Timer(active=not done), status_html(now), *examples]
+
+            timer.tick(poll, None, [timer, status, *example_buttons], queue=False, show_progress="hidden")
+
     demo.queue(default_concurrency_limit=concurrency, max_size=256)
     return demo
 
 
+def _examples(pipeline: Any) -> list[str]:
+    """The corpus's example questions (``example_questions``), Arabic and English interleaved; [] while
+    a ``BackgroundPipeline`` is still loading."""
+    loaded = pipeline.pipeline if hasattr(pipeline, "status") else pipeline
+    if loaded is None:
+        return []
+    try:
+        by_language = example_questions(loaded)
+    except Exception:  # examples are a nicety; a pipeline that cannot give them still answers
+        log.exception("no example questions")
+        return []
+    out: list[str] = []
+    for row in zip_longest(*by_language.values()):
+        out.extend(q for q in row if q)
+    return out[:MAX_EXAMPLES]
+
+
+def _example_updates(examples: list[str]) -> list[dict[str, Any]]:
+    """Value, visibility and direction class of each example button slot."""
+    out = []
+    for i in range(MAX_EXAMPLES):
+        if i < len(examples):
+            direction = "rtl" if _language(examples[i]) == "ar" else "ltr"
+            out.append({"value": examples[i], "visible": True, "elem_classes": ["example", direction]})
+        else:
+            out.append({"value": "", "visible": False, "elem_classes": ["example"]})
+    return out
+
+
 def _picker_update(citations: list[Citation]) -> dict[str, Any]:
-    choices = [(citation_label(c), str(i)) for i, c in enumerate(citations)]
+    choices = [(label, str(i)) for i, label in enumerate(citation_labels(citations))]
     return gr.update(choices=choices, value="0" if choices else None)
 
 

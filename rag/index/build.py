@@ -30,6 +30,30 @@ from rag.types import Chunk, Document, Skipped
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class BuildProgress:
+    """How far a build has got, handed to ``build_index``'s ``on_progress`` callback.
+
+    Attributes:
+        stage: ``"passages"`` (chunks and sentences of new articles) or ``"words"`` (the Arabic
+            vocabulary bridged to English questions).
+        documents: Articles being embedded in this build.
+        done: Texts of this stage embedded so far.
+        total: Texts of this stage to embed.
+    """
+
+    stage: str
+    documents: int
+    done: int
+    total: int
+
+
+ProgressCallback = Callable[[BuildProgress], None]
+
+#: Texts embedded between two progress reports (a few model batches).
+PROGRESS_STEP = 128
+
+
 @dataclass
 class BuildReport:
     """What ``build_index`` did; ``to_dict`` is the ``rag index --json`` object."""
@@ -63,6 +87,7 @@ def build_index(
     *,
     rebuild: bool = False,
     progress: bool = False,
+    on_progress: ProgressCallback | None = None,
 ) -> BuildReport:
     """Bring the index in ``settings.index_dir`` up to date with ``settings.corpus_dir``.
 
@@ -73,7 +98,9 @@ def build_index(
         settings: Corpus, index and model settings.
         embedder: An embedder, or a factory called only if something must be embedded.
         rebuild: Ignore the existing index and embed everything.
-        progress: Show a progress bar while embedding.
+        progress: Show a progress bar (on stderr) while embedding.
+        on_progress: Called before embedding starts and after every few batches, with a
+            ``BuildProgress``; never called when nothing needs embedding.
 
     Returns:
         What was done, with counts and timing.
@@ -133,8 +160,10 @@ def build_index(
         return model
 
     fresh_docs = [d for d in documents if d.doc_id not in reuse]
+    report = _reporter(len(fresh_docs), progress, on_progress)
     if fresh_docs:
-        reuse.update(_embed_documents(fresh_docs, get_model(), settings, progress))
+        log.info("embedding %d new or changed article(s) from %s", len(fresh_docs), settings.corpus_dir)
+        reuse.update(_embed_documents(fresh_docs, get_model(), settings, report))
     embedded = sum(len(reuse[d.doc_id].chunks) for d in fresh_docs)
 
     dim = model.dim if model is not None else int(previous["dim"]) if previous else 0
@@ -153,7 +182,8 @@ def build_index(
     vocab = arabic_vocabulary(c.text for c in chunks)
     new_words = [w for w in vocab if w not in old_words]
     if new_words:
-        old_words.update(zip(new_words, get_model().embed_queries(new_words, progress=progress), strict=True))
+        vectors_of_words = _in_steps(new_words, get_model().embed_queries, "words", report)
+        old_words.update(zip(new_words, vectors_of_words, strict=True))
     vocab_vectors = _stack([old_words[w][None, :] for w in vocab], dim)
 
     store = FaissStore.build(vectors, settings.ann, **ann)
@@ -198,6 +228,39 @@ class _DocPart:
     sentence_rows: list[list[int]]
 
 
+def _reporter(documents: int, bar: bool, callback: ProgressCallback | None) -> ProgressCallback:
+    """One callback that feeds ``callback`` and, when ``bar``, a tqdm bar per stage on stderr."""
+    bars: dict[str, Any] = {}
+
+    def report(p: BuildProgress) -> None:
+        p = BuildProgress(p.stage, documents, p.done, p.total)
+        if callback is not None:
+            callback(p)
+        if bar:
+            from tqdm.auto import tqdm
+
+            if p.stage not in bars:
+                desc = f"embedding {documents} article(s)" if p.stage == "passages" else "embedding vocabulary"
+                bars[p.stage] = tqdm(total=p.total, desc=desc, unit="text", leave=True)
+            bars[p.stage].update(p.done - bars[p.stage].n)
+            if p.done >= p.total:
+                bars.pop(p.stage).close()
+
+    return report
+
+
+def _in_steps(
+    texts: list[str], embed: Callable[[list[str]], np.ndarray], stage: str, report: ProgressCallback
+) -> np.ndarray:
+    """``embed(texts)`` a few batches at a time, reporting progress after each step."""
+    report(BuildProgress(stage, 0, 0, len(texts)))
+    parts = []
+    for i in range(0, len(texts), PROGRESS_STEP):
+        parts.append(embed(texts[i : i + PROGRESS_STEP]))
+        report(BuildProgress(stage, 0, min(i + PROGRESS_STEP, len(texts)), len(texts)))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
 def _stack(arrays: list[np.ndarray], dim: int) -> np.ndarray:
     arrays = [a for a in arrays if len(a)]
     return np.concatenate(arrays).astype(np.float32) if arrays else np.zeros((0, dim), np.float32)
@@ -221,7 +284,7 @@ def _split_by_document(index: Index) -> dict[str, _DocPart]:
 
 
 def _embed_documents(
-    documents: list[Document], model: Embedder, settings: Settings, progress: bool
+    documents: list[Document], model: Embedder, settings: Settings, report: ProgressCallback
 ) -> dict[str, _DocPart]:
     """Chunk the documents and embed their chunks and (unique) sentences in one batch."""
     per_doc: dict[str, tuple[list[Chunk], list[tuple[int, int]], list[list[int]]]] = {}
@@ -235,7 +298,7 @@ def _embed_documents(
         per_doc[doc.doc_id] = (chunks, spans, [[local[s] for s in c.sentences] for c in chunks])
         texts.extend(c.text for c in chunks)
         texts.extend(doc.text[a:b] for a, b in spans)
-    vectors = model.embed_passages(texts, progress=progress)
+    vectors = _in_steps(texts, model.embed_passages, "passages", report)
     out: dict[str, _DocPart] = {}
     cursor = 0
     for doc_id, (chunks, spans, rows) in per_doc.items():
