@@ -193,7 +193,7 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     from rag.app.feedback import export_gold
 
     settings = _settings(args)
-    path = args.feedback or settings.feedback_path
+    path = args.feedback or settings.resolved_feedback_path
     written, skipped = export_gold(path, args.gold_out)
     print(f"wrote {written} draft gold line(s) from 👍 answers in {path} to {args.gold_out}"
           + (f" ({skipped} skipped: 👎, duplicate or abstained)" if skipped else "")

@@ -70,7 +70,7 @@ class Settings:
     max_new_tokens: int = 256
     request_timeout: float = 60.0
     # --- app --------------------------------------------------------------
-    feedback_path: Path = Path("feedback.jsonl")
+    feedback_path: Path | None = None  # 👍/👎 votes, JSON Lines; None -> feedback.jsonl in the index folder
 
     def __post_init__(self) -> None:
         check_backend(self.backend)
@@ -90,6 +90,11 @@ class Settings:
     @property
     def model_cache(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
+    @property
+    def resolved_feedback_path(self) -> Path:
+        """Where votes go: ``feedback_path``, else ``feedback.jsonl`` beside the index builds it is about."""
+        return Path(self.feedback_path) if self.feedback_path else Path(self.index_dir) / "feedback.jsonl"
 
     @property
     def is_e5(self) -> bool:

@@ -369,7 +369,7 @@ class ChatHandlers:
 
         messages = [*asked, {"role": "assistant", "content": answer_html(answer, self.pipeline.documents)}]
         citations = [c.to_dict() for c in answer.citations]
-        turn = {"question": question, "answer": answer.text, "citations": citations}
+        turn = {"question": question, "answer": answer.text, "citations": citations, "abstained": answer.abstained}
         yield (
             "",
             messages,
@@ -400,7 +400,8 @@ class ChatHandlers:
         turn = turns.get(index)
         if turn is None or vote is None:
             return None
-        append_feedback(self.settings.feedback_path, turn["question"], turn["answer"], turn["citations"], vote)
+        append_feedback(self.settings.resolved_feedback_path, turn["question"], turn["answer"], turn["citations"],
+                        vote, abstained=turn.get("abstained"))
         log.info("feedback %s on message %d", vote, index)
         return vote
 
