@@ -102,13 +102,14 @@ def test_respond_streams_then_renders_the_final_answer_with_sources(tmp_path):
     question_box, messages, turns, citations, sources, picker, article = steps[-1]
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert 'dir="rtl"' in messages[0]["content"] and 'dir="rtl"' in messages[1]["content"]
-    assert '<sup class="cite">[1]</sup>' in messages[1]["content"]
+    assert '<a class="cite" href="#source-1">[1]</a>' in messages[1]["content"]
+    assert '<details class="answer-sources"' in messages[1]["content"]  # folded under the answer
     quote = "بلغت قيمة الصفقة 38 مليار دولار."
     assert turns == {1: {"question": "ما قيمة الصفقة؟", "answer": f"بحسب المقالات:\n«{quote}» [1]",
-                         "citations": citations}}
+                         "citations": citations, "abstained": False}}
     assert "<mark>بلغت قيمة الصفقة 38 مليار دولار.</mark>" in sources
     assert "&lt;b&gt;" in sources and "<b>" not in sources
-    assert picker["choices"] == [("[1] \u2067صفقة <b>كبيرة</b>\u2069 (a.txt)", "0")] and picker["value"] == "0"
+    assert picker["choices"] == [("\u200f[1] \u2067صفقة <b>كبيرة</b>\u2069", "0")] and picker["value"] == "0"
     assert '<mark id="quote">' in article and "&lt;b&gt;" in article
     assert fake.calls[0]["k"] == 3 and fake.calls[0]["history"] == []
 
@@ -190,7 +191,7 @@ def test_build_ui_and_app_flags(tmp_path):
     from rag.app.ui import build_ui, launch_options
 
     assert isinstance(build_ui(FakePipeline(tmp_path)), gr.Blocks)
-    assert set(launch_options()) == {"theme", "css"}
+    assert set(launch_options()) == {"theme", "css", "js"}
     args = parse_args([])
     assert (args.host, args.port, args.share, args.corpus, args.index_dir, args.model) == (
         "127.0.0.1", 7860, False, None, None, None)
@@ -204,6 +205,74 @@ def test_examples_come_from_the_profile_else_the_titles(tmp_path: Path) -> None:
     pipeline.profile = Profile()
     assert example_questions(pipeline) == {"ar": ["ماذا تقول المقالات عن «صفقة <b>كبيرة</b>»؟"],
                                            "en": ["What do the articles say about “صفقة <b>كبيرة</b>”?"]}
+
+
+def test_questions_asked_while_the_index_builds_wait_with_progress_then_get_answered(tmp_path):
+    import threading
+
+    from rag.app.loading import BackgroundPipeline
+    from rag.app.ui import ChatHandlers, _examples
+    from rag.index.build import BuildProgress
+
+    fake = FakePipeline(tmp_path)
+    release = threading.Event()
+    progressed = threading.Event()
+
+    def loader(on_progress):
+        on_progress(BuildProgress("passages", 5, 40, 100))
+        progressed.set()
+        release.wait(10)
+        return fake
+
+    bg = BackgroundPipeline(fake.settings, loader).start()
+    assert progressed.wait(10)
+    assert bg.status().stage == "passages" and bg.status().documents == 5 and not bg.status().ready
+    assert bg.documents == {} and _examples(bg) == []
+    handlers = ChatHandlers(bg)
+    steps = handlers.respond("ما قيمة الصفقة؟", [], {}, 3, "extractive")
+    first = next(steps)
+    assert "جارٍ بناء الفهرس لـ 5 مقالات… 36٪" in first[1][-1]["content"]  # 0.9 * 40 %
+    release.set()
+    rest = list(steps)
+    assert '<a class="cite" href="#source-1">[1]</a>' in rest[-1][1][-1]["content"]
+    assert bg.status().ready and _examples(bg) == ["ما قيمة الصفقة؟", "How big is the deal?"]
+
+
+def test_a_failed_load_is_shown_instead_of_hanging(tmp_path):
+    from rag.app.loading import BackgroundPipeline
+    from rag.app.ui import ChatHandlers, status_html
+    from rag.errors import CorpusError
+
+    def loader(on_progress):
+        raise CorpusError("no usable article in /nowhere")
+
+    bg = BackgroundPipeline(Settings(corpus_dir=tmp_path), loader).start()
+    assert bg.wait(10) and bg.status().stage == "failed"
+    assert "no usable article" in status_html(bg.status())
+    last = list(ChatHandlers(bg).respond("ما قيمة الصفقة؟", [], {}, 3, "extractive"))[-1]
+    assert last[0] == "ما قيمة الصفقة؟"  # the question is given back
+    assert "عذرًا" in last[1][-1]["content"]
+
+
+def test_status_banner_and_example_slots():
+    from rag.app.loading import LoadStatus
+    from rag.app.ui import MAX_EXAMPLES, _example_updates, status_html
+
+    html = status_html(LoadStatus("passages", 12, 50, 100))
+    assert "Building the index for 12 articles… 45%" in html and "جارٍ بناء الفهرس لـ 12 مقالات" in html
+    assert '<progress max="100" value="45">' in html
+    assert "Loading the model" in status_html(LoadStatus("model"))
+    assert status_html(LoadStatus("ready")) == ""
+    slots = _example_updates(["ما قيمة الصفقة؟", "How long is the deal?"])
+    assert len(slots) == MAX_EXAMPLES
+    assert slots[0]["elem_classes"] == ["example", "rtl"] and slots[1]["elem_classes"] == ["example", "ltr"]
+    assert [s["visible"] for s in slots] == [True, True] + [False] * (MAX_EXAMPLES - 2)
+
+
+def test_feedback_path_defaults_to_the_index_folder(tmp_path):
+    assert Settings(index_dir=tmp_path / "idx").resolved_feedback_path == tmp_path / "idx" / "feedback.jsonl"
+    env = {"RAG_FEEDBACK_PATH": str(tmp_path / "votes.jsonl")}
+    assert Settings.from_env(env).resolved_feedback_path == tmp_path / "votes.jsonl"
 
 
 # --- slow: the real app in a real browser ----------------------------------------------------------------------

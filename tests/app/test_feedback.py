@@ -61,3 +61,41 @@ def test_concurrent_appends_from_threads_give_valid_lines(tmp_path):
     assert len(records) == threads_n * per_thread
     assert {r["question"] for r in records} == {f"q{t}-{i}" for t in range(threads_n) for i in range(per_thread)}
     assert all(r["answer"] == long_answer for r in records)
+
+
+# --- export to draft gold lines -------------------------------------------------------------------------------
+
+
+def test_thumbs_up_answers_become_gold_lines_that_load_and_whose_evidence_is_in_the_articles(tmp_path):
+    from rag.app.feedback import export_gold
+    from rag.eval.gold import check_evidence, load_gold
+    from rag.ingest.load import load_corpus
+
+    docs, _ = load_corpus("seeds")
+    doc = docs[0]
+    start = doc.text.index("أعلنت شركتا")
+    end = doc.text.index("(AWS).", start) + len("(AWS).")
+    cit = Citation(1, doc.doc_id, doc.title, doc.text[start:end], start, end, 1.2, doc.doc_id + "#0")
+    path = tmp_path / "feedback.jsonl"
+    append_feedback(path, "ما قيمة الاتفاقية؟", "بحسب المقالات: «…» [1]", [cit], "up", abstained=False)
+    append_feedback(path, "ما قيمة الاتفاقية؟", "again", [cit], "up")  # the same question again
+    append_feedback(path, "How long is it?", "…", [cit], "down")
+    append_feedback(path, "Who won the match?", "I did not find it", [cit], "up", abstained=True)
+    append_feedback(path, "What about chips?", "According to the articles: «…» [1]", [cit], "up")
+    with path.open("a", encoding="utf-8") as f:
+        f.write("not json\n")
+    out = tmp_path / "drafts" / "gold.jsonl"
+    assert export_gold(path, out) == (2, 3)
+    items = load_gold(out)
+    assert [(i.id, i.lang, i.question) for i in items] == [
+        ("fb-0001", "ar", "ما قيمة الاتفاقية؟"), ("fb-0002", "en", "What about chips?")]
+    assert items[0].sources == (doc.doc_id,) and items[0].evidence == (doc.text[start:end],)
+    assert check_evidence(items, {d.doc_id: d.text for d in docs}) == []
+
+
+def test_export_of_a_missing_feedback_file_says_where_votes_come_from(tmp_path):
+    from rag.app.feedback import export_gold
+    from rag.errors import RagError
+
+    with pytest.raises(RagError, match="no feedback file yet"):
+        export_gold(tmp_path / "none.jsonl", tmp_path / "gold.jsonl")

@@ -16,7 +16,9 @@ from rag.app.render import (
     answer_html,
     article_html,
     citation_label,
+    citation_labels,
     dir_attrs,
+    empty_sources_html,
     escape_text,
     framing_language,
     highlight,
@@ -29,7 +31,7 @@ from rag.types import Answer, Chunk, Citation, Document, Hit
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 INJECTION = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
 ALLOWED_TAGS = {"div", "span", "sup", "mark", "br", "article", "header", "strong", "code", "h3", "ol", "li",
-                "blockquote", "p"}
+                "blockquote", "p", "small", "details", "summary", "a"}
 
 
 class _Reader(HTMLParser):
@@ -135,8 +137,8 @@ def test_answer_text_with_markup_is_escaped_and_markers_become_badges():
     reader = read(rendered)
     assert "<script" not in rendered and "<img" not in rendered
     assert "".join(reader.text) == a.text
-    assert rendered.count('<sup class="cite">') == 1  # [7] names no citation: plain text
-    assert '<sup class="cite">[1]</sup>' in rendered
+    assert rendered.count('class="cite"') == 1  # [7] names no citation: plain text
+    assert '<a class="cite" href="#source-1">[1]</a>' in rendered
 
 
 # --- highlight offsets ----------------------------------------------------------------------------------------
@@ -200,7 +202,8 @@ def test_abstained_sources_say_closest_passages_in_the_answers_language(seed):
         a = Answer("q", language, "…", abstained=True, citations=[], passages=[Hit(chunk, 0.1)])
         text = "".join(read(sources_html(a, {seed.doc_id: seed})).text)
         assert heading in text
-        assert seed.text[:200] in text
+        assert seed.title in text  # the heading; the passage under it does not repeat it
+        assert seed.text[len(seed.title) + 1 : 200] in text
 
 
 # --- direction ------------------------------------------------------------------------------------------------
@@ -242,6 +245,72 @@ def test_escape_text_keeps_line_breaks():
 
 def test_citation_label_isolates_the_title_in_its_own_direction():
     label = citation_label(Citation(3, "x.txt", "OpenAI " + "عنوان " * 20, "q", 0, 1, 1.0))
-    assert label.startswith("[3] \u2067OpenAI") and label.endswith("…\u2069 (x.txt)")  # RLI: right to left
+    # RLM first (an Arabic title: the label reads right to left), then RLI ... PDI around the title.
+    assert label.startswith("\u200f[3] \u2067OpenAI") and label.endswith("…\u2069")
     assert len(label) < 90
-    assert citation_label(Citation(1, "e.txt", "Zebra news", "q", 0, 1, 1.0)) == "[1] \u2066Zebra news\u2069 (e.txt)"
+    assert citation_label(Citation(1, "e.txt", "Zebra news", "q", 0, 1, 1.0)) == "\u200e[1] \u2066Zebra news\u2069"
+
+
+def test_identical_picker_labels_are_told_apart_by_their_quotes():
+    a = Citation(1, "x.txt", "عنوان الخبر", "بلغت قيمة الصفقة 38 مليار دولار", 0, 1, 1.0)
+    b = Citation(2, "x.txt", "عنوان الخبر", "وتمتد الصفقة سبع سنوات", 5, 9, 0.8)
+    c = Citation(3, "y.txt", "Other title", "q", 0, 1, 0.5)
+    labels = citation_labels([a, b, c])
+    assert len(set(labels)) == 3
+    assert "بلغت قيمة الصفقة 38 مليار" in labels[0] and "وتمتد الصفقة سبع سنوات" in labels[1]
+    assert labels[2] == citation_label(c)
+
+
+# --- titles, outlets, details ---------------------------------------------------------------------------------
+
+
+def test_passage_does_not_repeat_the_title_shown_above_it(seed):
+    start = seed.text.index("أعلنت شركتا")
+    end = seed.text.index("(AWS).", start) + len("(AWS).")
+    c_end = seed.text.index("\n", end)
+    chunk = Chunk(f"{seed.doc_id}#0", seed.doc_id, 0, seed.text[:c_end], 0, c_end, (), seed.title)
+    assert seed.text.startswith(seed.title)  # this seed's first line is its headline
+    cit = Citation(1, seed.doc_id, seed.title, seed.text[start:end], start, end, 1.25, chunk.chunk_id)
+    rendered = sources_html(answer("«…» [1]", "ar", [cit], [Hit(chunk, 0.03)]), {seed.doc_id: seed})
+    assert "".join(read(rendered).text).count(seed.title) == 1  # the heading only
+    passage = rendered[rendered.index('<blockquote class="passage"'):]
+    assert seed.title not in "".join(read(passage).text)
+    assert read(rendered).marks == [seed.text[start:end]]
+    # A quote of the title line itself keeps the line in the passage.
+    title_cit = Citation(1, seed.doc_id, seed.title, seed.title, 0, len(seed.title), 1.0, chunk.chunk_id)
+    rendered = sources_html(answer("«…» [1]", "ar", [title_cit], [Hit(chunk, 0.03)]), {seed.doc_id: seed})
+    assert read(rendered).marks == [seed.title]
+
+
+def test_sources_show_outlet_and_date_and_file_name_small_and_score_behind_details():
+    text = "---\ntitle: The deal\nsource: Reuters\ndate: 2025-11-03\n---\nThe deal is worth 38 billion dollars.\n"
+    d = Document("007_abc.md", "The deal", text, "0", source="Reuters", date="2025-11-03")
+    start = text.index("The deal is")
+    end = len(text) - 1
+    cit = Citation(1, d.doc_id, d.title, text[start:end], start, end, 1.75, "007_abc.md#0")
+    rendered = sources_html(answer("«…» [1]", "en", [cit]), {d.doc_id: d})
+    assert '<span class="source-meta" dir="ltr" lang="en">Reuters · 2025-11-03</span>' in rendered
+    assert '<small class="source-id" dir="ltr">007_abc.md</small>' in rendered
+    details = rendered[rendered.index('<details class="source-details">'):]
+    assert "1.75" in details and "match with the question" in details and "1.75" not in rendered.split("<details")[0]
+    article = article_html(d, start, end)
+    assert "Reuters · 2025-11-03" in article
+    assert "title:" not in article and "---" not in article  # front matter is not shown as text
+    assert read(article).marks == [text[start:end]]
+
+
+def test_answer_carries_its_sources_folded_for_phones(seed):
+    start = seed.text.index("أعلنت شركتا")
+    end = seed.text.index("(AWS).", start) + len("(AWS).")
+    cit = Citation(1, seed.doc_id, seed.title, seed.text[start:end], start, end, 1.0, "x")
+    rendered = answer_html(answer("بحسب المقالات: «…» [1]", "ar", [cit]), {seed.doc_id: seed})
+    folded = rendered[rendered.index('<details class="answer-sources"'):]
+    assert "<summary>المصادر (1)</summary>" in folded and 'id="source-1"' in folded
+    assert read(folded).marks == [seed.text[start:end]]
+    assert '<details class="answer-sources"' not in answer_html(answer("«…» [1]", "ar", [cit]))
+
+
+def test_empty_sources_panel_speaks_both_languages():
+    text = "".join(read(empty_sources_html()).text)
+    assert "المصادر" in text and "Sources" in text and "appear here" in text and "ستظهر" in text
+    assert "Sources" not in "".join(read(empty_sources_html("ar")).text)
