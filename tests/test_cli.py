@@ -145,3 +145,95 @@ def test_bench_json_small(index_dir: Path) -> None:
     assert result["ann"]["n"] == 3000 and result["ann"]["hnsw"]["sweep"] and result["ann"]["ivf"]["sweep"]
     assert result["startup_s"] > 0 and result["peak_rss_mb"] > 0 and result["machine"]["cores"] >= 1
     assert "ann:" in proc.stderr  # progress goes to stderr
+    assert result["cold_ask"]["cold_ask_s"] > 0 and result["cold_ask"]["reference_s"] > 0
+
+
+# --- many questions, one process -------------------------------------------------------------------------------
+
+
+def rag_input(*args: str, stdin: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "rag", *args], cwd=ROOT, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_chat_from_a_pipe_answers_each_line_as_json_lines(index_dir: Path) -> None:
+    questions = ["ما قيمة صفقة الحوسبة السحابية بين OpenAI وأمازون؟", "", "How long does the deal last?",
+                 "x" * 2001, "كم موظفًا سرّحت أمازون؟"]
+    proc = rag_input("chat", "--index-dir", str(index_dir), "--json", stdin="\n".join(questions) + "\n")
+    assert proc.returncode == 1, proc.stderr[-2000:]  # one question was rejected; the others answered
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [x["question"] for x in lines] == [q for q in questions if q]
+    assert "too long" in lines[2]["error"]
+    answered = [lines[i] for i in (0, 1, 3)]
+    assert [a["language"] for a in answered] == ["ar", "en", "ar"] and all(a["citations"] for a in answered)
+    assert "38" in answered[0]["text"]
+    assert "Loading weights" not in proc.stderr and "Batches" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_ask_without_a_question_reads_text_from_a_pipe(index_dir: Path) -> None:
+    proc = rag_input("ask", "--index-dir", str(index_dir), stdin="ما قيمة صفقة الحوسبة السحابية بين OpenAI وأمازون؟\n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("? ما قيمة") and "[1]" in proc.stdout and "38" in proc.stdout
+
+
+@pytest.mark.slow
+def test_chat_on_a_terminal_answers_three_questions_with_commands(index_dir: Path, tmp_path: Path) -> None:
+    """A real pseudo-terminal: the prompt, three questions (one a follow-up), /sources, /json, /quit."""
+    import pty
+    import select
+    import time
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "RAG_CACHE_DIR":
+           os.environ.get("RAG_CACHE_DIR", str(Path.home() / ".cache" / "rag-news")), "TERM": "dumb"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on the terminal
+        os.chdir(ROOT)
+        os.execvpe(sys.executable, [sys.executable, "-m", "rag", "chat", "--index-dir", str(index_dir)], env)
+    out = b""
+
+    def read_until(needle: bytes, timeout: float = 600) -> bytes:
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while needle not in out:
+            assert time.monotonic() < deadline, f"no {needle!r} in {out[-2000:]!r}"
+            ready, _, _ = select.select([fd], [], [], 1)
+            if ready:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    break
+        return out
+
+    try:
+        read_until(b"? ")
+        questions = ["ما قيمة صفقة الحوسبة السحابية بين OpenAI وأمازون؟", "وما مدتها؟",
+                     "How many employees did Amazon lay off?"]
+        answers = []
+        for q in questions:
+            start = len(out)
+            os.write(fd, q.encode() + b"\n")
+            deadline = time.monotonic() + 600
+            while b"\n? " not in out[start:]:  # the next prompt: the answer is complete
+                assert time.monotonic() < deadline, f"no answer to {q!r}: {out[start:][-2000:]!r}"
+                ready, _, _ = select.select([fd], [], [], 1)
+                if ready:
+                    out += os.read(fd, 65536)
+            answers.append(out[start:])
+        os.write(fd, b"/sources\n")
+        read_until(b"chars ")
+        os.write(fd, b"/json\n")
+        read_until(b"output is now JSON")
+        os.write(fd, b"/quit\n")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.WEXITSTATUS(status) == 0
+    text = out.decode("utf-8", "replace")
+    assert "loading the model and the index" in text and "Commands: /sources" in text
+    assert "38" in answers[0].decode() and "«" in text
+    assert all(b"[1]" in a or "لم أجد".encode() in a or b"did not find" in a for a in answers)

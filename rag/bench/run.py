@@ -10,6 +10,8 @@ Every figure is a ratio against a limit (a goal), measured in one run and report
 - ``ann``: FAISS HNSW and IVF against exact search on clustered synthetic vectors (see ``clustered_vectors``):
   recall@10, speed-up and memory (goal recall@10 >= 0.95 at >= 10x speed-up, at 1M vectors).
 - ``startup_s`` / ``peak_rss_mb``: a fresh process that loads the index and model and answers one question.
+- ``cold_ask``: a fresh ``rag ask --json`` process against ``import torch, sentence_transformers``
+  plus loading the model (the floor of any sentence-transformers program), as a ratio.
 
 Library code reports progress through a ``progress`` callback; the CLI prints it to stderr.
 """
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 from rag.bench.ann import ANN_DEFAULT_SIZE, bench_ann
 from rag.bench.ask import bench_ask, bench_questions
 from rag.bench.build import bench_build
+from rag.bench.cold_ask import bench_cold_ask
 from rag.bench.common import Progress, machine_info, quiet
 from rag.bench.startup import bench_startup
 
@@ -91,6 +94,9 @@ def run_bench(
     result["peak_rss_mb"] = startup["peak_rss_mb"]
     del pipeline
 
+    progress("cold ask: fresh `rag ask --json` processes against importing sentence-transformers + loading the model")
+    result["cold_ask"] = bench_cold_ask(settings, questions[-1], runs=repeat, torch_threads=torch_threads)
+
     result["ann"] = bench_ann(ann_size, progress=progress)
     result["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["machine"]["load_avg_1m_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
@@ -132,6 +138,12 @@ def format_bench(result: dict[str, Any]) -> str:
             f"{r['memory_mb']} MB (flat {ann['flat']['memory_mb']} MB)",
         ])
     rows.append(["startup_s", _fmt(result.get("startup_s")), "", "", _startup_detail(result.get("startup") or {})])
+    cold = result.get("cold_ask")
+    if cold:
+        rows.append(["cold_ask_s", _fmt(cold["cold_ask_s"]), "", "",
+                     f"fresh `rag ask --json`, median of {cold['runs']}; reference (import torch, "
+                     f"sentence_transformers + model load) {cold['reference_s']:.2f} s; "
+                     f"ratio {cold['cold_ask_over_reference']:.2f}"])
     rows.append(["peak_rss_mb", _fmt(result.get("peak_rss_mb"), 0), "", "",
                  f"app process; this bench process peaked at {_fmt(result.get('bench_peak_rss_mb'), 0)} MB"])
     header = ["measure", "value", "goal", "meets goal", "detail"]

@@ -111,3 +111,20 @@ def test_format_bench_has_meets_goal_column() -> None:
     assert "meets goal" in header
     assert any(line.startswith("ask_over_embed") and "yes" in line for line in text.splitlines())
     assert any(line.startswith("reindex_unchanged") and " no " in line for line in text.splitlines())
+
+
+def test_format_bench_shows_the_cold_ask_and_its_ratio() -> None:
+    cold = {"cold_ask_s": 4.0, "reference_s": 8.0, "cold_ask_over_reference": 0.5, "runs": 3}
+    text = format_bench({"cold_ask": cold, "machine": {}})
+    line = next(line for line in text.splitlines() if line.startswith("cold_ask_s"))
+    assert "4.0" in line and "8.00 s" in line and "ratio 0.50" in line
+
+
+@pytest.mark.slow
+def test_cold_ask_runs_real_processes(seed_index) -> None:
+    from rag.bench.cold_ask import bench_cold_ask
+
+    settings, _ = seed_index
+    r = bench_cold_ask(settings, "ما قيمة الصفقة؟", runs=1)
+    assert r["runs"] == 1 and r["cold_ask_s"] > 0 and r["reference_s"] > 0
+    assert r["cold_ask_over_reference"] == round(r["cold_ask_s"] / r["reference_s"], 3)
