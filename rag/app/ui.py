@@ -214,6 +214,12 @@ PAGE_JS = """
     setTimeout(() => { fold(); document.querySelector('#chat').scrollIntoView({block: 'start'}); }, 50);
   });
   if (phone()) fold();
+  // Picker labels are plain text that Gradio renders; each takes the direction of its own text
+  // (it starts with an RLM or LRM mark, see rag.app.render.citation_label).
+  const autoDir = () => document.querySelectorAll('#article-picker label span:not([dir])')
+    .forEach((el) => el.setAttribute('dir', 'auto'));
+  new MutationObserver(autoDir).observe(document.body, {childList: true, subtree: true});
+  autoDir();
 }
 """
 

@@ -27,6 +27,7 @@ from rag.app.ui import example_questions
 from rag.config import Settings
 from rag.errors import BackendError, QuestionError
 from rag.profile import Profile
+from rag.text.normalize import detect_language
 from rag.types import Answer, Citation, Document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ANSWER_TIMEOUT_MS = 120_000  # the first answer warms the model up; a loaded CI machine is slow
+ANSWER_TIMEOUT_MS = 300_000  # the first answer waits for the model to load; a loaded CI machine is slow
 
 INJECTION_ID = "999_injection.txt"
 INJECTION_ARTICLE = (
@@ -413,7 +414,9 @@ def direction(locator) -> str:
 
 
 def open_citation(chat: Chat, doc_id: str) -> None:
-    chat.page.locator("#article-picker label", has_text=doc_id).first.click()
+    """Open the article of the first source from ``doc_id`` through the picker (one label per source)."""
+    ids = chat.page.locator("#sources li.source .source-id").all_text_contents()
+    chat.page.locator("#article-picker label").nth(ids.index(doc_id)).click()
     chat.page.wait_for_function(
         "id => document.querySelector('#article-view .source-id')?.textContent === id", arg=doc_id,
         timeout=30_000,
@@ -505,14 +508,14 @@ def test_markup_in_articles_and_questions_never_runs(server, browser, pipeline):
         )
         chat.ask(question)
         assert page.locator("#chat .msg").nth(0).text_content() == question  # shown as text
-        page.locator("#article-picker label", has_text=INJECTION_ID).first.wait_for(timeout=30_000)
+        page.locator("#sources .source-id", has_text=INJECTION_ID).first.wait_for(timeout=30_000)
         open_citation(chat, INJECTION_ID)
         page.wait_for_timeout(500)  # give any injected handler a chance to fire
         article_text = page.locator("#article-view .article-body").text_content()
         assert "<script>window.__pwned=1" in article_text and 'onerror="window.__pwned=1' in article_text
         assert "${window.__pwned=1}" in article_text
         assert "<script>" in page.locator("#article-view .article-title").text_content()
-        assert page.locator("#article-picker label", has_text=INJECTION_ID).count() >= 1
+        assert page.locator("#article-picker label", has_text="Zebra festival").count() >= 1
         assert page.locator("#chat img, #sources img, #article-view img").count() == 0
         assert page.locator("#chat script, #sources script, #article-view script").count() == 0
         assert chat.pwned() is None
@@ -559,3 +562,68 @@ def test_three_simultaneous_chats_all_get_answers(server, browser):
     finally:
         for chat in chats:
             chat.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_layout_at_desktop_and_phone_sizes(server, browser, pipeline, size):
+    """1400x900 and 390x844: no sideways scroll, examples in their own direction, the cited source one tap
+    away from the answer; a screenshot of each is saved in tests/artifacts/."""
+    width, height = {"desktop": (1400, 900), "phone": (390, 844)}[size]
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="en-US",
+                                  is_mobile=size == "phone", has_touch=size == "phone")
+    page = context.new_page()
+    try:
+        page.goto(server["url"])
+        page.wait_for_selector("#example-0.example", state="attached", timeout=ANSWER_TIMEOUT_MS)
+        page.wait_for_function("document.querySelector('#example-0').textContent.trim().length > 0",
+                               timeout=ANSWER_TIMEOUT_MS)
+        if size == "phone":  # settings and examples start folded on a phone
+            assert not page.locator("#example-0").is_visible()
+            page.locator("#more .label-wrap").first.click()
+        page.locator("#example-0").wait_for(state="visible", timeout=10_000)
+        examples = page.locator("#examples button.example")
+        assert examples.count() >= 1
+        for i in range(examples.count()):
+            button = examples.nth(i)
+            text = button.text_content().strip()
+            expected = "rtl" if detect_language(text) == "ar" else "ltr"
+            assert direction(button) == expected, text
+
+        page.fill("#question textarea", "ما قيمة الاتفاقية بين OpenAI وأمازون؟")
+        page.press("#question textarea", "Enter")
+        page.wait_for_selector("#chat .msg.answer a.cite", timeout=ANSWER_TIMEOUT_MS)
+        answer = page.locator("#chat .msg.answer").last
+        assert direction(answer) == "rtl" and "38" in answer.text_content()
+        page.wait_for_timeout(500)
+        scroll = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll[0] <= scroll[1], f"horizontal scroll at {size}: {scroll}"
+
+        bubble = page.locator("#chat .message-row.bot-row").last
+        chat_box = page.locator("#chat").bounding_box()
+        if size == "phone":  # answers use the chat's whole width
+            assert bubble.bounding_box()["width"] >= 0.9 * chat_box["width"]
+            assert not page.locator("#sources").is_visible()
+
+        # One tap on [1] in the answer brings its source into view, open, quote marked.
+        page.locator("#chat .msg.answer").last.locator("a.cite").first.click()
+        page.wait_for_timeout(700)
+        if size == "phone":
+            source = answer.locator(".answer-sources #source-1")
+            assert answer.locator("details.answer-sources").evaluate("el => el.open")
+        else:
+            source = page.locator("#sources #source-1")
+            page.wait_for_function("document.querySelector('#article-view mark#quote') !== null", timeout=30_000)
+        box = source.bounding_box()
+        assert box and box["y"] < height and box["y"] + min(box["height"], 80) > 0, f"source not in view: {box}"
+        assert source.locator("mark").count() >= 1
+        label_dirs = page.locator("#article-picker label span[dir]").evaluate_all(
+            "els => els.map(e => getComputedStyle(e).direction)")
+        assert label_dirs and set(label_dirs) == {"rtl"}  # the seed titles are Arabic
+
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{size}.png"))
+        page.screenshot(path=str(ARTIFACTS / f"{size}-full.png"), full_page=True)
+    finally:
+        context.close()
