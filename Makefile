@@ -14,11 +14,16 @@ PORT ?= 7860
 .PHONY: setup setup-test run test index eval bench lint clean
 
 $(VENV)/.installed: pyproject.toml
+	@echo "==> [1/4] creating the Python environment in $(VENV)/"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> [2/4] updating pip"
 	$(PIP) install --upgrade pip
+	@echo "==> [3/4] installing $(TORCH) (the CPU build; pinned so pip does not pull CUDA)"
 	$(PIP) install "$(TORCH)"
+	@echo "==> [4/4] installing the project and its dependencies (pyproject.toml)"
 	$(PIP) install -e ".[test]"
 	touch $@
+	@echo "==> environment ready"
 
 setup: $(VENV)/.installed
 
@@ -29,6 +34,9 @@ setup-test: setup
 		  else sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; fi; }
 
 run: setup
+	@echo "==> starting the chat on http://$(HOST):$(PORT) (Ctrl-C stops it)"
+	@echo "    the page is served at once; on the first run it shows the bundled model being prepared"
+	@echo "    (once, into ~/.cache/rag-news) and the index being built from seeds/ (once, into index/)"
 	HF_HUB_OFFLINE=1 $(PY) app.py --host $(HOST) --port $(PORT)
 
 test: setup-test lint

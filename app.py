@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not args.verbose:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        for noisy in ("httpx", "gradio"):
+        for noisy in ("httpx", "gradio", "faiss.loader"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from rag.app.loading import BackgroundPipeline
