@@ -237,3 +237,16 @@ def test_chat_on_a_terminal_answers_three_questions_with_commands(index_dir: Pat
     assert "loading the model and the index" in text and "Commands: /sources" in text
     assert "38" in answers[0].decode() and "«" in text
     assert all(b"[1]" in a or "لم أجد".encode() in a or b"did not find" in a for a in answers)
+
+
+@pytest.mark.slow
+def test_index_says_it_is_building_and_hides_the_libraries_bars(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for path in sorted(SEEDS.glob("*.txt"))[:2]:
+        (corpus / path.name).write_bytes(path.read_bytes())
+    proc = rag("index", "--corpus", str(corpus), "--index-dir", str(tmp_path / "index"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"building the index for 2 article(s) from {corpus}" in proc.stderr
+    assert "Loading weights" not in proc.stderr and "Batches" not in proc.stderr
+    assert "2 documents" in proc.stdout

@@ -199,7 +199,7 @@ PAGE_JS = """
       target = msg.querySelector(`.answer-sources [id="source-${n}"]`);
     }
     if (!target) return;
-    target.scrollIntoView({block: 'center', behavior: 'instant'});
+    target.scrollIntoView({block: 'start', behavior: 'instant'});
     target.classList.add('flash');
     setTimeout(() => target.classList.remove('flash'), 1500);
   });
@@ -209,9 +209,16 @@ PAGE_JS = """
     const open = document.querySelector('#more .label-wrap.open, #more button.label-wrap[aria-expanded="true"]');
     if (open) open.click();
   };
+  const showChat = () => setTimeout(() => {
+    fold();
+    document.querySelector('#chat').scrollIntoView({block: 'start'});
+  }, 50);
   document.addEventListener('click', (ev) => {
-    if (!phone() || !(ev.target.closest && ev.target.closest('.example, #send'))) return;
-    setTimeout(() => { fold(); document.querySelector('#chat').scrollIntoView({block: 'start'}); }, 50);
+    if (phone() && ev.target.closest && ev.target.closest('.example, #send')) showChat();
+  });
+  document.addEventListener('keydown', (ev) => {
+    const inQuestion = ev.target.closest && ev.target.closest('#question');
+    if (phone() && ev.key === 'Enter' && !ev.shiftKey && inQuestion) showChat();
   });
   if (phone()) fold();
   // Picker labels are plain text that Gradio renders; each takes the direction of its own text

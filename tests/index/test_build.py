@@ -395,3 +395,26 @@ def test_an_article_without_index_terms_still_builds(tmp_path, embedder):
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
     report = build_index(settings, embedder)
     assert report.chunks == 1
+
+
+def test_progress_is_reported_per_stage_and_only_when_something_is_embedded(tmp_path, embedder):
+    from pathlib import Path
+
+    seeds = Path(__file__).resolve().parents[2] / "seeds"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for path in sorted(seeds.glob("*.txt"))[:2]:
+        shutil.copy(path, corpus / path.name)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    events = []
+    report = build_index(settings, embedder, on_progress=events.append)
+    passages = [e for e in events if e.stage == "passages"]
+    words = [e for e in events if e.stage == "words"]
+    assert passages and words and events.index(passages[-1]) < events.index(words[0])
+    assert passages[0].done == 0 and all(e.documents == 2 for e in events)
+    assert [e.done for e in passages] == sorted(e.done for e in passages)
+    assert passages[-1].done == passages[-1].total >= report.chunks
+    assert words[-1].done == words[-1].total
+    again = []
+    assert build_index(settings, embedder, on_progress=again.append).embedded == 0
+    assert again == []
