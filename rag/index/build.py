@@ -51,7 +51,7 @@ class BuildProgress:
 ProgressCallback = Callable[[BuildProgress], None]
 
 #: Texts embedded between two progress reports (a few model batches).
-PROGRESS_STEP = 128
+PROGRESS_STEP = 64
 
 
 @dataclass
