@@ -250,3 +250,24 @@ def test_index_says_it_is_building_and_hides_the_libraries_bars(tmp_path: Path) 
     assert f"building the index for 2 article(s) from {corpus}" in proc.stderr
     assert "Loading weights" not in proc.stderr and "Batches" not in proc.stderr
     assert "2 documents" in proc.stdout
+
+
+def test_feedback_export_writes_draft_gold_lines(tmp_path: Path) -> None:
+    from rag.app.feedback import append_feedback
+    from rag.eval.gold import load_gold
+
+    text = (SEEDS / sorted(p.name for p in SEEDS.glob("*.txt"))[0]).read_text(encoding="utf-8-sig")
+    quote = text.splitlines()[0]
+    citation = {"n": 1, "doc_id": "000.txt", "title": "t", "quote": quote, "start": 0, "end": len(quote),
+                "score": 1.0, "chunk_id": "000.txt#0"}
+    feedback = tmp_path / "index" / "feedback.jsonl"  # the default place: inside the index folder
+    append_feedback(feedback, "ما قيمة الصفقة؟", "«…» [1]", [citation], "up", abstained=False)
+    append_feedback(feedback, "And then?", "«…» [1]", [citation], "down")
+    out = tmp_path / "drafts.jsonl"
+    proc = rag("feedback", "export", "--gold-out", str(out), "--index-dir", str(tmp_path / "index"))
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 1 draft gold line(s)" in proc.stdout and "1 skipped" in proc.stdout
+    [item] = load_gold(out)
+    assert item.question == "ما قيمة الصفقة؟" and item.evidence == (quote,)
+    missing = rag("feedback", "export", "--gold-out", str(out), "--feedback", str(tmp_path / "none.jsonl"))
+    assert_clean_error(missing, "no feedback file yet")
