@@ -76,9 +76,9 @@ class Pipeline:
         (built if missing, rebuilt if made with other settings; a no-op when current);
         ``on_progress`` follows that build (see ``rag.index.build.build_index``).
         """
-        from rag.embed.embedder import make_embedder
+        from rag.embed.embedder import SentenceTransformerEmbedder
 
-        embedder = make_embedder(settings)
+        embedder = SentenceTransformerEmbedder(settings)
         if build_if_missing:
             report = build_index(settings, embedder, progress=progress, on_progress=on_progress)
             if report.embedded:

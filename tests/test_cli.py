@@ -271,3 +271,20 @@ def test_feedback_export_writes_draft_gold_lines(tmp_path: Path) -> None:
     assert item.question == "ما قيمة الصفقة؟" and item.evidence == (quote,)
     missing = rag("feedback", "export", "--gold-out", str(out), "--feedback", str(tmp_path / "none.jsonl"))
     assert_clean_error(missing, "no feedback file yet")
+
+
+@pytest.mark.slow
+def test_asking_imports_neither_gradio_nor_the_app(seed_index):
+    settings, _ = seed_index
+    code = (
+        "import sys; from rag.cli import main; "
+        f"rc = main(['ask', 'ما قيمة الصفقة؟', '--json', '--index-dir', {str(settings.index_dir)!r}]); "
+        "heavy = [m for m in ('gradio', 'rag.app.ui', 'matplotlib') if m in sys.modules]; "
+        "print('HEAVY', heavy, file=sys.stderr); sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["question"] == "ما قيمة الصفقة؟"
+    assert "Loading weights" not in proc.stderr and "Batches" not in proc.stderr

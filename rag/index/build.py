@@ -154,9 +154,9 @@ def build_index(
             given = hasattr(embedder, "embed_passages")  # an embedder, else a factory of one
             model = cast(Embedder, embedder) if given else cast(Callable[[], Embedder], embedder)()
         if model is None:
-            from rag.embed.embedder import make_embedder
+            from rag.embed.embedder import SentenceTransformerEmbedder
 
-            model = make_embedder(settings)
+            model = SentenceTransformerEmbedder(settings)
         return model
 
     fresh_docs = [d for d in documents if d.doc_id not in reuse]
