@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rag.answer.english import english_rendering
 from rag.text.analyze import analyze, stopwords, strip_proclitics
 from rag.text.normalize import normalize
+from rag.types import Citation, ShortAnswer
 
 QUESTION_TYPES = ("percentage", "duration", "date", "amount", "count", "name", "other")
 
@@ -341,3 +343,17 @@ def short_answer(question: str, sentence: str, *, max_tokens: int = 12) -> tuple
 def _counted(token: _Token) -> bool:
     """Whether a word after a bare number names what is counted (a word, not a connective or symbol)."""
     return token.text.isalpha() and not _in(token, _EDGE_WORDS) and token.norm not in stopwords()
+
+
+def short_answer_for(question: str, language: str, citation: Citation) -> ShortAnswer | None:
+    """The short answer inside a quote, with article offsets, and for an English question its English
+    rendering (``rag.answer.english``); None when no span can be told apart.
+
+    Example: ``short_answer_for("كم سنة؟", "ar", citation).text == "سبع سنوات"`` for a quote holding it.
+    """
+    span = short_answer(question, citation.quote)
+    if span is None:
+        return None
+    text = citation.quote[span[0] : span[1]]
+    english = english_rendering(question, text) if language == "en" else None
+    return ShortAnswer(text, citation.doc_id, citation.start + span[0], citation.start + span[1], english)
