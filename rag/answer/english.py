@@ -67,8 +67,9 @@ MONTHS = _table(
     "يونيو يونيه حزيران:June يوليو يوليه تموز:July اغسطس اب:August سبتمبر ايلول:September "
     "اكتوبر تشرين_الاول:October نوفمبر تشرين_الثاني:November ديسمبر كانون_الاول:December"
 )
+#: Weekdays with their article: "أحد" alone is "one" (واحد), not Sunday.
 WEEKDAYS = _table(
-    "اثنين:Monday ثلاثاء:Tuesday اربعاء:Wednesday خميس:Thursday جمعة:Friday سبت:Saturday احد:Sunday"
+    "الاثنين:Monday الثلاثاء:Tuesday الاربعاء:Wednesday الخميس:Thursday الجمعة:Friday السبت:Saturday الاحد:Sunday"
 )
 _PERCENT = {"%", "٪", normalize("بالمئة", lexical=True), normalize("بالمائة", lexical=True)}
 _YEAR_WORDS = {normalize(w, lexical=True) for w in ("عام", "سنة", "العام", "السنة")}
@@ -78,7 +79,8 @@ _ENGLISH_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".spli
 _TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[^\W\d_]+|[%٪$€£]")
 # Words that may sit in a span without changing its value.
 _HALF = normalize("نصف", lexical=True)
-_FILLER = {normalize(w, lexical=True) for w in ("و", "في", "من", "نحو", "حوالي", "المئة", "المائة", "م", "يوم")}
+_FILLER = {normalize(w, lexical=True) for w in ("و", "في", "من", "نحو", "حوالي", "م")}
+_DATE_FILLER = _FILLER | {normalize("يوم", lexical=True)}
 
 
 def number_words(n: int) -> str:
@@ -142,10 +144,11 @@ def render_value(span: str) -> str | None:
 
     Example: ``render_value("38 مليار دولار") == "$38 billion"``
     """
+    raw = [re.sub(r"^[وفب](?=ال)", "", w) for w in _words(span, strip=False)]
+    date = _render_date([w for w in raw if w not in _DATE_FILLER])
     words = [w for w in _words(span) if w not in _FILLER or w[0].isdigit()]
     if not words:
         return None
-    date = _render_date(words)
     if date:
         return date
     currency_first = CURRENCIES.get(words[0]) if words[0] in ("$", "€", "£") or words[0] in CURRENCIES else None
@@ -185,7 +188,11 @@ def render_value(span: str) -> str | None:
 
 
 def _render_date(words: list[str]) -> str | None:
-    """A weekday, day, month and year, in that order in Arabic text; each part optional but one needed."""
+    """A weekday, day, month and year, in that order in Arabic text; each part optional but one needed.
+
+    ``words`` keep their article (a weekday is recognized with it) but not و/ف/ب before it.
+    """
+    words = [w if w in WEEKDAYS or w[0].isdigit() else strip_proclitics(w, min_len=2) for w in words]
     parts: list[str] = []
     k = 0
     if k < len(words) and words[k] in WEEKDAYS:

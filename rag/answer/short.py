@@ -260,7 +260,7 @@ def _tail(tokens: list[_Token], shared: list[bool], max_tokens: int) -> tuple[in
     start = marks[-1] + 1 if marks else i
     if start >= j and best + 1 < len(clauses):
         start, j = clauses[best + 1]
-    while start < j and _in(tokens[start], _EDGE_WORDS):
+    while start < j and tokens[start].norm in _EDGE_WORDS:
         start += 1
     if start >= j:
         return None
@@ -342,7 +342,7 @@ def short_answer(question: str, sentence: str, *, max_tokens: int = 12) -> tuple
 
 def _counted(token: _Token) -> bool:
     """Whether a word after a bare number names what is counted (a word, not a connective or symbol)."""
-    return token.text.isalpha() and not _in(token, _EDGE_WORDS) and token.norm not in stopwords()
+    return token.norm.isalpha() and not _in(token, _EDGE_WORDS) and token.norm not in stopwords()
 
 
 def short_answer_for(question: str, language: str, citation: Citation) -> ShortAnswer | None:
