@@ -97,6 +97,7 @@ _TYPE_PATTERNS: tuple[tuple[str, str], ...] = (
     ("name", r"^(?:[وف]?من|ممن|لمن)\s|^(?:who|whom|whose)\b|\bwho\b|اسم\b|what (?:is|was) the name"
              r"|which (?:company|person|man|woman|team|party|country|city)"),
 )
+_YEAR_QUESTION = r"(?:اي|ايه) (?:عام|سنه)|what year|which year|what century"
 # Question words never count as words the question shares with the sentence.
 _QUESTION_WORDS = _forms(
     "ما ماذا ماهو ماهي ماهى من متى متي كم كيف أين اين لماذا لمادا هل أي اي بأي باي بماذا لماذا ممن لمن "
@@ -323,6 +324,9 @@ def short_answer(question: str, sentence: str, *, max_tokens: int = 12) -> tuple
         options = [(_distance(s, shared), s[0], s) for s in _date_spans(tokens)]
         if options:
             span = min(options)[2]
+            years = [k for k in range(*span) if _is_year(tokens[k])]
+            if re.search(_YEAR_QUESTION, _n(question)) and years:
+                span = (years[0], years[0] + 1)  # "in what year": the year, not the whole date
     elif qtype == "name":
         names = [m for m in _LATIN_NAME.finditer(sentence) if m.group().lower() not in question.lower()]
         if names:

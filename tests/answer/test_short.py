@@ -49,6 +49,7 @@ def _span(question: str, sentence: str) -> str | None:
     ("متى أعلنت الشركتان الاتفاق؟", "أعلنت الشركتان في 3 نوفمبر 2025 عن الاتفاق.", "3 نوفمبر 2025"),
     ("في أي يوم أعلن الاتفاق؟", "أعلنت الشركة يوم الاثنين أنها وقعت.", "الاثنين"),
     ("متى انسحبت القوات؟", "انسحبت القوات من القطاع عام 2005 بعد احتلال طويل.", "عام 2005"),
+    ("في أي عام انسحبت القوات؟", "انسحبت القوات في 15 أغسطس 2005 من القطاع.", "2005"),
     # name: a Latin-script name the question does not already hold
     ("من يوفر الرقائق لـ OpenAI؟", "توفر Nvidia الرقائق لشركة OpenAI منذ سنوات.", "Nvidia"),
     # anything else: the words after what the sentence shares with the question, to the clause's end
