@@ -281,7 +281,9 @@ def _clause(tokens: list[_Token], k: int) -> tuple[int, int]:
 _LATIN_NAME = re.compile(r"[A-Z][\w.&'-]*(?:\s+(?:[A-Z][\w.&'-]*|of|de|al|von|van|bin))*")
 
 
-def short_answer(question: str, sentence: str, *, max_tokens: int = 12) -> tuple[int, int] | None:
+def short_answer(
+    question: str, sentence: str, *, max_tokens: int = 12, match_text: str | None = None
+) -> tuple[int, int] | None:
     """The ``(start, end)`` offsets in ``sentence`` of the span that answers ``question``, or None.
 
     Typed questions take the typed expression nearest to the words the sentence shares with the
@@ -293,6 +295,8 @@ def short_answer(question: str, sentence: str, *, max_tokens: int = 12) -> tuple
     Args:
         question: The question, Arabic or English.
         sentence: The quoted sentence, verbatim.
+        match_text: The words the sentence may share with the question, when they differ from the
+            question's own (an English question's bridged Arabic words); None means the question.
         max_tokens: The longest span of the untyped rule, in words (12 did best on a development
             part of ARCD's training split among 6, 8, 12 and 20).
 
@@ -304,7 +308,7 @@ def short_answer(question: str, sentence: str, *, max_tokens: int = 12) -> tuple
     if not tokens:
         return None
     qtype = question_type(question)
-    shared = _shared(tokens, question)
+    shared = _shared(tokens, match_text or question)
     span = None
     if qtype in ("percentage", "duration", "amount", "count"):
         wanted = {"percentage": ("percent",), "duration": ("time",), "amount": ("money", "number", "percent"),
@@ -349,13 +353,15 @@ def _counted(token: _Token) -> bool:
     return token.norm.isalpha() and not _in(token, _EDGE_WORDS) and token.norm not in stopwords()
 
 
-def short_answer_for(question: str, language: str, citation: Citation) -> ShortAnswer | None:
+def short_answer_for(
+    question: str, language: str, citation: Citation, match_text: str | None = None
+) -> ShortAnswer | None:
     """The short answer inside a quote, with article offsets, and for an English question its English
     rendering (``rag.answer.english``); None when no span can be told apart.
 
     Example: ``short_answer_for("كم سنة؟", "ar", citation).text == "سبع سنوات"`` for a quote holding it.
     """
-    span = short_answer(question, citation.quote)
+    span = short_answer(question, citation.quote, match_text=match_text)
     if span is None:
         return None
     text = citation.quote[span[0] : span[1]]

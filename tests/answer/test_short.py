@@ -80,3 +80,11 @@ def test_short_answer_for_a_citation_has_article_offsets_and_english_for_english
     arabic = short_answer_for("كم سنة تمتد الصفقة؟", "ar", cit)
     assert arabic.text == "سبع سنوات" and arabic.english is None
     assert short_answer_for("What is the value of the deal?", "en", cit).english == "$38 billion"
+
+
+def test_match_text_lets_an_english_question_find_its_words_in_an_arabic_sentence():
+    sentence = "عاصمة المغرب الرباط، وأكبر مدنها الدار البيضاء."
+    question = "What is the largest city of Morocco?"
+    assert _span(question, sentence) != "الدار البيضاء"  # no word of the question is in the sentence
+    span = short_answer(question, sentence, match_text=question + " أكبر مدن")
+    assert sentence[span[0] : span[1]] == "الدار البيضاء"
