@@ -67,6 +67,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if "".join(streamed) != answer.text:  # the backend revised what it streamed
         print("\n---\n" + answer.text, end="")
     print("\n")
+    short = None if answer.abstained else answer.short_answer
+    if short is not None:
+        shown = short.english or (f"«{short.text}» (quoted in Arabic)" if answer.language == "en" else short.text)
+        print(f"{'Short answer' if answer.language == 'en' else 'الإجابة المختصرة'}: {shown}\n")
     for c in answer.citations:
         print(f"[{c.n}] {c.title} ({c.doc_id}, chars {c.start}-{c.end}, score {c.score:.3f})")
     if answer.dropped_quotes:
