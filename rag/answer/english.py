@@ -253,4 +253,11 @@ def english_rendering(question: str, span: str) -> str | None:
     """
     if not re.search("[\u0600-\u06ff]", span):
         return span.strip() or None
-    return render_value(span) or render_name(question, span)
+    rendered = render_value(span) or render_name(question, span)
+    parts = span.split()
+    if rendered is None and len(parts) > 1 and re.search(r"\bhow many\b", question, re.IGNORECASE):
+        # "How many jobs?" -> "14,000 موظف": the count answers it; the counted noun is the question's own.
+        count = render_value(" ".join(parts[:-1]))
+        if count is not None and re.fullmatch(r"[\w.,-]+(?: (?:thousand|million|billion|trillion))?", count):
+            rendered = count
+    return rendered

@@ -78,3 +78,8 @@ def test_english_rendering():
     assert english_rendering("Which platform?", "Amazon Bedrock") == "Amazon Bedrock"  # already English
     assert english_rendering("Which company partnered with OpenAI?", "أوبن إيه آي") == "OpenAI"
     assert english_rendering("Where is it?", "الدار البيضاء") is None
+    # "How many X?": the count answers it, without the counted noun (which the question names).
+    assert english_rendering("How many jobs did Amazon cut?", "14,000 موظف") == "14,000"
+    assert english_rendering("How many films were made?", "سبعة أفلام") == "seven"
+    assert english_rendering("What was cut?", "14,000 موظف") is None
+    assert english_rendering("How many years?", "منذ سنوات") is None
