@@ -325,9 +325,9 @@ def short_answer(
             _, _, i, j = min(options)
             span = (i, j)
     elif qtype == "date":
-        options = [(_distance(s, shared), s[0], s) for s in _date_spans(tokens)]
-        if options:
-            span = min(options)[2]
+        dates = [(_distance(d, shared), d[0], d) for d in _date_spans(tokens)]
+        if dates:
+            span = min(dates)[2]
             years = [k for k in range(*span) if _is_year(tokens[k])]
             if re.search(_YEAR_QUESTION, _n(question)) and years:
                 span = (years[0], years[0] + 1)  # "in what year": the year, not the whole date
@@ -335,12 +335,12 @@ def short_answer(
         names = [m for m in _LATIN_NAME.finditer(sentence) if m.group().lower() not in question.lower()]
         if names:
             offsets = [(t.start, t.end) for t in tokens]
-            options = []
+            found = []
             for m in names:
-                i = next(k for k, (s, e) in enumerate(offsets) if e > m.start())
-                j = next((k for k, (s, e) in enumerate(offsets) if s >= m.end()), len(tokens))
-                options.append((_distance((i, j), shared), i, (i, j)))
-            span = min(options)[2]
+                i = next(k for k, (_, e) in enumerate(offsets) if e > m.start())
+                j = next((k for k, (b, _) in enumerate(offsets) if b >= m.end()), len(tokens))
+                found.append((_distance((i, j), shared), i, (i, j)))
+            span = min(found)[2]
     if span is None:
         span = _tail(tokens, shared, max_tokens)
     if span is None:
