@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from rag.config import BACKENDS, Settings
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -125,6 +125,10 @@ def _print_answer(stream) -> object:
     if "".join(streamed) != answer.text:  # the backend revised what it streamed
         print("\n---\n" + answer.text, end="")
     print("\n")
+    short = None if answer.abstained else answer.short_answer
+    if short is not None:
+        shown = short.english or (f"«{short.text}» (quoted in Arabic)" if answer.language == "en" else short.text)
+        print(f"{'Short answer' if answer.language == 'en' else 'الإجابة المختصرة'}: {shown}\n")
     _print_sources(answer)
     return answer
 
@@ -171,10 +175,33 @@ def _load_report(path: Path) -> dict:
     return report
 
 
+def cmd_gold_import(args: argparse.Namespace) -> int:
+    from rag.eval.squad import import_squad, parallel_questions, read_squad, write_import
+
+    articles = read_squad(args.file)
+    parallel = parallel_questions(read_squad(args.questions_from)) if args.questions_from else None
+    try:
+        result = import_squad(articles, hold_out=args.hold_out_articles, seed=args.seed, parallel=parallel,
+                              parallel_lang=args.lang)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    write_import(result, args.corpus_out, args.gold_out)
+    counts = result.counts()
+    if args.json:
+        print(json.dumps(counts, ensure_ascii=False))
+    else:
+        langs = ", ".join(f"{n} {lang}" for lang, n in counts["by_language"].items())
+        print(
+            f"{counts['articles']} articles -> {args.corpus_out} ({counts['held_out_articles']} held out); "
+            f"{counts['questions']} questions ({langs}; {counts['answerable']} answerable, "
+            f"{counts['unanswerable']} unanswerable) -> {args.gold_out}; {counts['skipped']} skipped"
+        )
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from rag.bench.ann import ANN_DEFAULT_SIZE, ANN_LARGE_SIZE
     from rag.bench.run import format_bench, run_bench
-    from rag.errors import ConfigError
     from rag.eval.report import to_json
 
     settings = _settings(args)
@@ -260,6 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object as the last line")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("gold", help="gold question sets: import a standard benchmark")
+    gold = p.add_subparsers(dest="gold_command", required=True)
+    p = gold.add_parser(
+        "import", help="convert a SQuAD-v1.1-format file (SQuAD, ARCD, MLQA, XQuAD) into articles and a gold file"
+    )
+    p.add_argument("file", type=Path, help="the SQuAD v1.1 .json file")
+    p.add_argument("--corpus-out", type=Path, required=True, help="new or empty folder for the article files")
+    p.add_argument("--gold-out", type=Path, required=True, help="the gold .jsonl file to write")
+    p.add_argument("--hold-out-articles", type=int, default=0, metavar="N",
+                   help="keep N articles out of the corpus; their questions become unanswerable (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the choice of held-out articles (default 0)")
+    p.add_argument("--questions-from", type=Path, metavar="OTHER.json",
+                   help="a parallel file with the same question ids: adds its questions, answered by FILE's spans")
+    p.add_argument("--lang", choices=("ar", "en"), default="en",
+                   help="the language of --questions-from (default en)")
+    p.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    p.set_defaults(func=cmd_gold_import)
 
     p = sub.add_parser("bench", help="measure speed against the embedding model, re-indexing, ANN and startup")
     p.add_argument("--large", action="store_true", help="ANN over 1,000,000 vectors instead of 100,000")

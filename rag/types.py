@@ -196,6 +196,29 @@ class Evidence:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ShortAnswer:
+    """The minimal span of a quote that answers the question: ``document.text[start:end] == text``.
+
+    Attributes:
+        text: The span, verbatim.
+        doc_id: The article it sits in.
+        start: Character offset of the span in the article.
+        end: Character offset just past it.
+        english: For an English question, the span's typed value written in English
+            ("$38 billion", "seven years"), derived from ``text``; None when there is none.
+    """
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+    english: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class Answer:
     """What the pipeline returns for one question.
@@ -214,6 +237,7 @@ class Answer:
         evidence: The extractive evidence behind the answer (set by the extractive answerer, also when a
             generative backend falls back to it).
         query: The prepared query the answer was built from (not serialized beyond its text fields).
+        short_answer: The span of the best quote that answers the question (None on abstention).
     """
 
     question: str
@@ -228,6 +252,7 @@ class Answer:
     dropped_quotes: list[str] = field(default_factory=list)
     evidence: Evidence | None = None
     query: Query | None = field(default=None, repr=False)
+    short_answer: ShortAnswer | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -242,6 +267,7 @@ class Answer:
             "retrieval_query": self.retrieval_query,
             "dropped_quotes": self.dropped_quotes,
             "evidence": self.evidence.to_dict() if self.evidence else None,
+            "short_answer": self.short_answer.to_dict() if self.short_answer else None,
         }
 
 

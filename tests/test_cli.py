@@ -97,6 +97,10 @@ def test_bench_rejects_tiny_ann_size(tmp_path: Path) -> None:
 # --- the real thing ------------------------------------------------------------------------------------------
 
 
+def doc_text(doc_id: str) -> str:
+    return (SEEDS / doc_id).read_text(encoding="utf-8-sig")
+
+
 @pytest.mark.slow
 def test_ask_json_arabic_and_english(index_dir: Path) -> None:
     ar = last_json(rag("ask", "ما قيمة صفقة الحوسبة السحابية بين OpenAI وأمازون؟", "--index-dir", str(index_dir),
@@ -106,6 +110,8 @@ def test_ask_json_arabic_and_english(index_dir: Path) -> None:
     doc = (SEEDS / ar["citations"][0]["doc_id"]).read_text(encoding="utf-8-sig")
     c = ar["citations"][0]
     assert doc[c["start"] : c["end"]] == c["quote"]  # quoted verbatim
+    short = ar["short_answer"]
+    assert "38" in short["text"] and doc_text(short["doc_id"])[short["start"] : short["end"]] == short["text"]
     en = last_json(rag("ask", "How much is the cloud computing deal between OpenAI and Amazon worth?",
                        "--index-dir", str(index_dir), "--json"))
     assert en["language"] == "en" and en["citations"] and en["passages"]

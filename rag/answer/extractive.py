@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer import ABSTAIN_TEXT, AnswerRequest, BackendContext
+from rag.answer.short import short_answer_for
 from rag.ingest.chunk import is_heading
 from rag.profile import Profile
 from rag.retrieve.hybrid import term_overlap
@@ -232,6 +233,7 @@ class ExtractiveAnswerer:
     def stream(self, request: AnswerRequest) -> Iterator[str | Answer]:
         chosen, evidence, abstain = self.decide(request)
         lang = request.language
+        short = None
         if abstain:
             citations = _citations(chosen, request.documents)
             text = ABSTAIN_TEXT[lang]
@@ -250,10 +252,12 @@ class ExtractiveAnswerer:
                 lines.append(f"«{c.quote}» [{c.n}]{also}")
             citations += [s for _, s in support]
             text = "\n".join(lines)
+            best = max(citations[: len(chosen)], key=lambda c: c.score)
+            short = short_answer_for(request.question, lang, best, request.lexical_query)
         yield text
         yield Answer(
             question=request.question, language=lang, text=text, abstained=abstain,
-            citations=citations, backend=self.name, evidence=evidence,
+            citations=citations, backend=self.name, evidence=evidence, short_answer=short,
         )
 
 

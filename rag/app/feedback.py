@@ -51,7 +51,7 @@ def append_feedback(
     """
     if vote not in VOTES:
         raise ValueError(f"vote {vote!r} is not one of {', '.join(VOTES)}")
-    record = {
+    record: dict[str, object] = {
         "question": question,
         "answer": answer_text,
         "citations": [c.to_dict() if isinstance(c, Citation) else dict(c) for c in citations],

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from rag.ingest.title import front_matter_end
 from rag.text.markers import MARKER_RE, marker_numbers
 from rag.text.normalize import detect_language
-from rag.types import Answer, Chunk, Citation, Document
+from rag.types import Answer, Chunk, Citation, Document, ShortAnswer
 
 _QUOTE = re.compile(r"«([^«»]*)»")
 # A quote still streaming has no closing guillemet yet; it must not flip the message's direction.
@@ -32,6 +32,7 @@ _LABELS = {
         "file": "الملف",
         "none": "لا توجد مصادر لهذه الإجابة.",
         "count": "المصادر ({n})",
+        "quoted": "",
     },
     "en": {
         "sources": "Sources",
@@ -41,6 +42,7 @@ _LABELS = {
         "file": "file",
         "none": "No sources for this answer.",
         "count": "Sources ({n})",
+        "quoted": "quoted in Arabic",
     },
 }
 #: Before any answer the panel speaks both languages.
@@ -119,16 +121,36 @@ def answer_html(answer: Answer, documents: Mapping[str, Document] | None = None)
     lang = framing_language(answer.text, answer.language)
     abstained = " abstained" if answer.abstained else ""
     body = _body(answer.text, {c.n for c in answer.citations}, lang)
+    short = "" if answer.abstained else short_answer_html(answer.short_answer, answer.language)
     folded = ""
     if documents is not None and answer.citations:
         labels = _LABELS.get(answer.language, _LABELS["en"])
-        items = "".join(_citation_item(c, answer, documents, labels) for c in answer.citations)
+        short_answer = None if answer.abstained else answer.short_answer
+        items = "".join(_citation_item(c, answer, documents, labels, short_answer) for c in answer.citations)
         folded = (
             f'<details class="answer-sources" {lang_attrs(answer.language)}>'
             f'<summary>{labels["count"].format(n=len(answer.citations))}</summary>'
             f'<ol class="source-list">{items}</ol></details>'
         )
-    return f'<div class="msg answer{abstained}" {lang_attrs(lang)}>{body}{folded}</div>'
+    return f'<div class="msg answer{abstained}" {lang_attrs(lang)}>{short}{body}{folded}</div>'
+
+
+def short_answer_html(short: ShortAnswer | None, language: str) -> str:
+    """The short answer in bold, shown before the quotes: its English rendering for an English question
+    when there is one, else the article's span (marked as quoted in Arabic when the question is English).
+
+    Example: ``short_answer_html(ShortAnswer("سبع سنوات", "a.txt", 5, 14, "seven years"), "en")`` ->
+    ``'<div class="line short-answer" dir="ltr" lang="en"><strong>seven years</strong></div>'``
+    """
+    if short is None:
+        return ""
+    if language == "en" and short.english:
+        return f'<div class="line short-answer" dir="ltr" lang="en"><strong>{html.escape(short.english)}</strong></div>'
+    quoted = f'«<strong><span class="quote" {dir_attrs(short.text)}>{html.escape(short.text)}</span></strong>»'
+    note = _LABELS.get(language, _LABELS["en"])["quoted"]
+    if language == "en" and detect_language(short.text) == "ar":
+        quoted += f' <span class="quoted-note">({note})</span>'
+    return f'<div class="line short-answer" {lang_attrs(language)}>{quoted}</div>'
 
 
 def framing_language(text: str, fallback: str = "en") -> str:
@@ -151,7 +173,8 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
     """
     labels = _LABELS.get(answer.language, _LABELS["en"])
     heading = labels["closest"] if answer.abstained else labels["sources"]
-    items = [_citation_item(c, answer, documents, labels) for c in answer.citations]
+    short = None if answer.abstained else answer.short_answer
+    items = [_citation_item(c, answer, documents, labels, short) for c in answer.citations]
     if not items and answer.abstained:
         items = [_passage_item(h.chunk, h.score, labels, documents.get(h.chunk.doc_id)) for h in answer.passages]
     body = "".join(items) if items else f'<p class="no-sources">{labels["none"]}</p>'
@@ -235,16 +258,24 @@ def citation_labels(citations: list[Citation]) -> list[str]:
 
 
 def _citation_item(
-    citation: Citation, answer: Answer, documents: Mapping[str, Document], labels: dict[str, str]
+    citation: Citation, answer: Answer, documents: Mapping[str, Document], labels: dict[str, str],
+    short: ShortAnswer | None = None,
 ) -> str:
     document = documents.get(citation.doc_id)
     passage = _passage_for(citation, answer, documents)
+    quote = escape_text(citation.quote)
+    if short and short.doc_id == citation.doc_id and citation.start <= short.start < short.end <= citation.end:
+        quote = _strong_span(citation.quote, short.start - citation.start, short.end - citation.start)
     if passage is None:
-        body = f"<mark>{escape_text(citation.quote)}</mark>"
+        body = f"<mark>{quote}</mark>"
         lang_source = citation.quote
     else:
         text, offset = _without_title(*passage, citation.title, citation.start)
-        body = highlight(text, citation.start - offset, citation.end - offset)
+        start, end = citation.start - offset, citation.end - offset
+        if 0 <= start < end <= len(text):
+            body = f"{escape_text(text[:start])}<mark>{quote}</mark>{escape_text(text[end:])}"
+        else:
+            body = highlight(text, start, end)
         lang_source = text
     return (
         f'<li class="source" id="source-{citation.n}" value="{citation.n}">'
@@ -253,6 +284,12 @@ def _citation_item(
         + _details_html(citation.score, labels)
         + "</li>"
     )
+
+
+def _strong_span(text: str, start: int, end: int) -> str:
+    """Escaped ``text`` with ``text[start:end]`` as the highlighted short answer."""
+    return (escape_text(text[:start]) + f'<strong class="short-answer">{escape_text(text[start:end])}</strong>'
+            + escape_text(text[end:]))
 
 
 def _passage_item(chunk: Chunk, score: float, labels: dict[str, str], document: Document | None = None) -> str:

@@ -353,7 +353,8 @@ class ChatHandlers:
         keep = gr.update()
         # On a first run the index may still be building: show how far it is, then answer.
         status = getattr(self.pipeline, "status", None)
-        while status is not None and question.strip() and not self.pipeline.wait(WAIT_POLL_SECONDS):
+        wait = getattr(self.pipeline, "wait", None)  # a pipeline still loading (rag.app.loading) has both
+        while status is not None and wait is not None and question.strip() and not wait(WAIT_POLL_SECONDS):
             note = status_text(status(), lang) + "\n" + MESSAGES["waiting"][lang]
             yield "", [*asked, _assistant(note, lang)], turns, keep, keep, keep, keep
         try:

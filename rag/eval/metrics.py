@@ -135,6 +135,26 @@ def token_f1(prediction: str, answers: Sequence[str]) -> float:
     return max((_f1(prediction_tokens, answer_tokens(a)) for a in answers), default=0.0)
 
 
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    """SQuAD exact match: 1.0 when the prediction's answer tokens equal some gold answer's, else 0.0.
+
+    Tokens come from ``answer_tokens``: the ARCD/MLQA evaluation normalization (lowercase, punctuation
+    removed, Arabic article removed, English articles dropped, whitespace collapsed) plus the project's
+    Arabic folding (hamza forms, ة, digits), so "الشركة" matches "شركه" and "٣٨" matches "38".
+
+    Example: ``exact_match("«الشركة»،", ["شركة"]) == 1.0``
+
+    Args:
+        prediction: The short answer produced by the system.
+        answers: The acceptable gold answers.
+
+    Returns:
+        1.0 or 0.0; 0.0 if ``answers`` is empty.
+    """
+    prediction_tokens = answer_tokens(prediction)
+    return float(any(prediction_tokens == answer_tokens(a) for a in answers))
+
+
 def is_relevant(chunk_text: str, evidence: Sequence[str]) -> bool:
     """Whether some evidence string occurs in the chunk, after collapsing whitespace on both sides.
 

@@ -371,3 +371,20 @@ def test_a_restated_fact_is_not_a_second_quote():
     assert not answerer.same_fact(first, related) and answerer.adds_to(related, [first])
     # The same words but a distant embedding: not the same fact either.
     assert not answerer.same_fact(first, other)
+
+
+@pytest.mark.slow
+def test_short_answer_on_the_real_seeds(seed_pipeline):
+    """The short answer sits in the article at its offsets, inside a quote, and is English for English."""
+    english = seed_pipeline.ask("How many years does the Amazon deal last?", backend="extractive")
+    assert not english.abstained
+    short = english.short_answer
+    assert short is not None
+    assert seed_pipeline.documents[short.doc_id].text[short.start : short.end] == short.text
+    assert any(c.doc_id == short.doc_id and c.start <= short.start < short.end <= c.end for c in english.citations)
+    assert short.english == "seven years"
+    assert english.to_dict()["short_answer"]["english"] == "seven years"
+    arabic = seed_pipeline.ask("ما قيمة صفقة OpenAI مع أمازون؟", backend="extractive")
+    assert arabic.short_answer is not None and "38 مليار" in arabic.short_answer.text
+    assert arabic.short_answer.english is None
+    assert seed_pipeline.ask("ما أفضل وصفة لتحضير الكشري؟", backend="extractive").short_answer is None

@@ -26,7 +26,7 @@ from rag.app.render import (
     sources_html,
 )
 from rag.ingest.load import load_corpus
-from rag.types import Answer, Chunk, Citation, Document, Hit
+from rag.types import Answer, Chunk, Citation, Document, Hit, ShortAnswer
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 INJECTION = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
@@ -314,3 +314,44 @@ def test_empty_sources_panel_speaks_both_languages():
     text = "".join(read(empty_sources_html()).text)
     assert "المصادر" in text and "Sources" in text and "appear here" in text and "ستظهر" in text
     assert "Sources" not in "".join(read(empty_sources_html("ar")).text)
+
+
+# --- the short answer -----------------------------------------------------------------------------------------
+
+
+def test_short_answer_comes_first_in_bold_in_english_when_rendered(seed):
+    start = seed.text.index("سبع سنوات")
+    sentence_start = seed.text.rfind("\n", 0, start) + 1
+    sentence_end = seed.text.index("\n", start)
+    cit = Citation(1, seed.doc_id, seed.title, seed.text[sentence_start:sentence_end], sentence_start,
+                   sentence_end, 1.0)
+    short = ShortAnswer("سبع سنوات", seed.doc_id, start, start + len("سبع سنوات"), "seven years")
+    ans = answer("According to the articles (quoted in Arabic):\n«…» [1]", "en", [cit], short_answer=short)
+    rendered = answer_html(ans)
+    assert rendered.index("<strong>seven years</strong>") < rendered.index("According to the articles")
+    # Without an English rendering the Arabic span is shown, marked as quoted in Arabic.
+    rendered = answer_html(answer("According to the articles:\n«…» [1]", "en", [cit],
+                                  short_answer=ShortAnswer("سبع سنوات", seed.doc_id, start, start + 9)))
+    assert "سبع سنوات</span></strong>»" in rendered and "(quoted in Arabic)" in rendered
+    # An Arabic answer shows the span without the note; an abstained one shows no short answer.
+    rendered = answer_html(answer("بحسب المقالات:\n«…» [1]", "ar", [cit], short_answer=short))
+    assert "<strong>" in rendered and "quoted in Arabic" not in rendered and "seven years" not in rendered
+    abstained = Answer("q", "en", "I couldn't find this in the articles.", True, [cit], short_answer=short)
+    assert "<strong>" not in answer_html(abstained)
+
+
+def test_sources_highlight_the_short_answer_inside_its_quote(seed):
+    start = seed.text.index("سبع سنوات")
+    sentence_start = seed.text.rfind("\n", 0, start) + 1
+    sentence_end = seed.text.index("\n", start)
+    cit = Citation(1, seed.doc_id, seed.title, seed.text[sentence_start:sentence_end], sentence_start,
+                   sentence_end, 1.0)
+    short = ShortAnswer("سبع سنوات", seed.doc_id, start, start + len("سبع سنوات"), "seven years")
+    rendered = sources_html(answer("«…» [1]", "en", [cit], short_answer=short), {seed.doc_id: seed})
+    reader = read(rendered)
+    assert reader.marks == [cit.quote]  # the quote is still marked whole, verbatim
+    assert '<strong class="short-answer">سبع سنوات</strong>' in rendered
+    # A short answer from another article highlights nothing here.
+    other = ShortAnswer("سبع سنوات", "other.txt", start, start + 9)
+    assert "short-answer" not in sources_html(answer("«…» [1]", "en", [cit], short_answer=other),
+                                              {seed.doc_id: seed})

@@ -11,6 +11,7 @@ from rag.eval.metrics import (
     citation_hit,
     citation_precision,
     contains_answer,
+    exact_match,
     fold_answer_text,
     hit_at_k,
     is_relevant,
@@ -208,3 +209,23 @@ def test_contains_answer_accepts_an_arabic_proclitic_on_the_first_word():
 def test_contains_answer_proclitics_before_the_gold_article():
     assert contains_answer("وبالإمارات", ["الإمارات"])
     assert contains_answer("سافر الوفد للإمارات", ["الإمارات"])
+
+
+# --- exact match of a short answer ---------------------------------------------------------------------------
+
+
+def test_exact_match_docstring_example():
+    assert exact_match("«الشركة»،", ["شركة"]) == 1.0
+
+
+def test_exact_match_hand_worked():
+    # Punctuation, the Arabic article, Arabic-Indic digits and hamza forms are normalized away...
+    assert exact_match("٣٨ مليار دولار،", ["38 مليار دولار"]) == 1.0
+    assert exact_match("إلى الرباط", ["الى رباط"]) == 1.0
+    assert exact_match("The Amazon", ["amazon"]) == 1.0
+    # ...but a missing or extra word is not an exact match (token F1 gives the partial credit).
+    assert exact_match("38 مليار", ["38 مليار دولار"]) == 0.0
+    assert token_f1("38 مليار", ["38 مليار دولار"]) == pytest.approx(2 * 1.0 * (2 / 3) / (1.0 + 2 / 3))
+    # Any of the gold answers counts; no gold answer matches nothing.
+    assert exact_match("سبع سنوات", ["السنوات السبع", "سبع سنوات"]) == 1.0
+    assert exact_match("سبع سنوات", []) == 0.0

@@ -1,0 +1,263 @@
+"""English renderings of an Arabic short answer, for English questions: typed values only, never invented.
+
+A span is rendered when every word of it is understood: an amount of money (38 مليار دولار -> $38 billion),
+a count or number words (سبع -> seven; duals such as مليارين, عامين), a percentage, a duration, a date,
+weekday or month, a measure, or a name that the question itself spells in Latin script and the span
+transliterates (أوبن إيه آي -> OpenAI, matched by consonant skeleton, ``rag.text.translit``). A span
+already in Latin script is its own rendering. Anything else gives None, and the Arabic span is shown
+as a quote in Arabic.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.text.analyze import strip_proclitics
+from rag.text.normalize import normalize
+from rag.text.translit import arabic_skeleton, latin_skeleton, question_names
+
+
+def _table(pairs: str) -> dict[str, str]:
+    """``"a b:x c:y"`` -> ``{"a": "x", "b": "x", "c": "y"}`` with normalized Arabic keys (each key
+    group ends at its colon)."""
+    out: dict[str, str] = {}
+    group: list[str] = []
+    for item in pairs.split():
+        if ":" in item:
+            word, value = item.split(":", 1)
+            for key in [*group, word]:
+                out[normalize(key, lexical=True)] = value
+            group = []
+        else:
+            group.append(item)
+    return out
+
+
+#: Number words -> value (units, teens by composition, tens, hundreds).
+NUMBER_VALUES = {k: int(v) for k, v in _table(
+    "واحد واحدة احد احدى:1 اثنان اثنين اثنتان اثنتين اثنا اثني اثنتا اثنتي:2 ثلاث ثلاثة:3 اربع اربعة:4 "
+    "خمس خمسة:5 ست ستة:6 سبع سبعة:7 ثمان ثماني ثمانية:8 تسع تسعة:9 عشر عشرة:10 عشرون عشرين:20 "
+    "ثلاثون ثلاثين:30 اربعون اربعين:40 خمسون خمسين:50 ستون ستين:60 سبعون سبعين:70 ثمانون ثمانين:80 "
+    "تسعون تسعين:90 مئة مائة:100 مئتان مئتين مائتان مائتين:200 ثلاثمئة ثلاثمائة:300 اربعمئة اربعمائة:400 "
+    "خمسمئة خمسمائة:500"
+).items()}
+#: Scale words -> (English word, multiplier carried by the word itself: 2 for a dual).
+SCALES = {k: (v.split("*")[0], int(v.split("*")[1])) for k, v in _table(
+    "الف آلاف الاف:thousand*1 الفين الفان:thousand*2 مليون ملايين:million*1 مليونين مليونان:million*2 "
+    "مليار مليارات بليون بلايين:billion*1 مليارين ملياران:billion*2 تريليون تريليونات:trillion*1"
+).items()}
+CURRENCIES = _table(
+    "دولار دولارا دولارات:$ يورو:€ استرليني:£ جنيه جنيها جنيهات:pounds ريال ريالا ريالات:riyals "
+    "درهم دراهم:dirhams دينار دنانير:dinars ليرة ليرات:lira يوان:yuan"
+)
+#: Time units -> (singular, plural, count carried by a dual form or 0).
+TIME_UNITS = {k: tuple(v.split("/")) for k, v in _table(
+    "سنة سنوات سنين عام عاما اعوام:year/years/0 سنتين سنتان عامين عامان:year/years/2 "
+    "شهر شهرا اشهر شهور:month/months/0 شهرين شهران:month/months/2 يوم يوما ايام:day/days/0 "
+    "يومين يومان:day/days/2 اسبوع اسبوعا اسابيع:week/weeks/0 اسبوعين:week/weeks/2 "
+    "ساعة ساعات:hour/hours/0 ساعتين ساعتان:hour/hours/2 دقيقة دقائق:minute/minutes/0 دقيقتين:minute/minutes/2 "
+    "قرن قرون:century/centuries/0 قرنين:century/centuries/2 عقد عقود:decade/decades/0 عقدين:decade/decades/2"
+).items()}
+MEASURES = _table(
+    "كيلومتر كيلومترا كيلومترات كم:km متر مترا امتار:metres ميل اميال:miles كيلوغرام كغ:kg طن اطنان:tonnes "
+    "غيغاوات غيغاواط جيجاوات:gigawatts ميغاوات ميغاواط:megawatts"
+)
+MONTHS = _table(
+    "يناير كانون_الثاني:January فبراير شباط:February مارس اذار:March ابريل نيسان:April مايو ايار:May "
+    "يونيو يونيه حزيران:June يوليو يوليه تموز:July اغسطس اب:August سبتمبر ايلول:September "
+    "اكتوبر تشرين_الاول:October نوفمبر تشرين_الثاني:November ديسمبر كانون_الاول:December"
+)
+#: Weekdays with their article: "أحد" alone is "one" (واحد), not Sunday.
+WEEKDAYS = _table(
+    "الاثنين:Monday الثلاثاء:Tuesday الاربعاء:Wednesday الخميس:Thursday الجمعة:Friday السبت:Saturday الاحد:Sunday"
+)
+_PERCENT = {"%", "٪", normalize("بالمئة", lexical=True), normalize("بالمائة", lexical=True)}
+_YEAR_WORDS = {normalize(w, lexical=True) for w in ("عام", "سنة", "العام", "السنة")}
+_ENGLISH_NUMBERS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                    "sixteen seventeen eighteen nineteen").split()
+_ENGLISH_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[^\W\d_]+|[%٪$€£]")
+# Words that may sit in a span without changing its value.
+_HALF = normalize("نصف", lexical=True)
+_FILLER = {normalize(w, lexical=True) for w in ("و", "في", "من", "نحو", "حوالي", "م")}
+_DATE_FILLER = _FILLER | {normalize("يوم", lexical=True)}
+
+
+def number_words(n: int) -> str:
+    """An integer below 100 in English words; larger ones in digits with thousands separators.
+
+    Example: ``number_words(25) == "twenty-five"``
+    """
+    if 0 <= n < 20:
+        return _ENGLISH_NUMBERS[n]
+    if 20 <= n < 100:
+        tens, units = divmod(n, 10)
+        return _ENGLISH_TENS[tens] + (f"-{_ENGLISH_NUMBERS[units]}" if units else "")
+    return f"{n:,}"
+
+
+_PERCENT_WORDS = re.compile(r"(?:\bفي |\bب)(?:ال)?(?:مئه|مائه)\b")
+
+
+def _words(span: str, strip: bool = True) -> list[str]:
+    """The span's tokens, normalized (Arabic-Indic digits, ٫ and ٬ folded, "في المئة" as "%"),
+    without Arabic proclitics unless ``strip`` is False."""
+    text = _PERCENT_WORDS.sub(" % ", normalize(span, lexical=True))
+    return [t if t[0].isdigit() or not strip else strip_proclitics(t, min_len=2) for t in _TOKEN.findall(text)]
+
+
+def parse_quantity(words: list[str]) -> tuple[str, bool, int] | None:
+    """The number at the start of ``words``: ``(digits or value as text, written in words?, tokens used)``.
+
+    Number words add up ("خمسة وعشرون" -> 25); a dual scale or unit counts as two and is left for
+    the caller to read. None when the words do not start with a number.
+
+    Example: ``parse_quantity(["سبع", "سنوات"]) == ("7", True, 1)``
+    """
+    if not words:
+        return None
+    if words[0] == _HALF:
+        return "0.5", False, 1
+    if re.fullmatch(r"\d+(?:[.,]\d+)*", words[0]):
+        text = words[0]
+        if "," in text and not re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):
+            text = text.replace(",", ".")  # "1,5": a decimal comma, not a thousands separator
+        return text, False, 1
+    total, used = 0, 0
+    while used < len(words):
+        w = words[used]
+        if w in NUMBER_VALUES:
+            value = NUMBER_VALUES[w]
+            total = total + value if not (value == 10 and 0 < total < 10) else total + 10
+            used += 1
+        elif w == "و" and used and used + 1 < len(words) and words[used + 1] in NUMBER_VALUES:
+            used += 1
+        else:
+            break
+    if not used:
+        return None
+    return str(total), True, used
+
+
+def render_value(span: str) -> str | None:
+    """The English rendering of a typed value in an Arabic span, or None when some word is not understood.
+
+    Example: ``render_value("38 مليار دولار") == "$38 billion"``
+    """
+    raw = [re.sub(r"^[وفب](?=ال)", "", w) for w in _words(span, strip=False)]
+    date = _render_date([w for w in raw if w not in _DATE_FILLER])
+    words = [w for w in _words(span) if w not in _FILLER or w[0].isdigit()]
+    if not words:
+        return None
+    if date:
+        return date
+    currency_first = CURRENCIES.get(words[0]) if words[0] in ("$", "€", "£") or words[0] in CURRENCIES else None
+    if words[0] in ("$", "€", "£"):
+        currency_first, words = words[0], words[1:]
+    quantity = parse_quantity(words)
+    rest = words[quantity[2]:] if quantity else words
+    number, in_words = (quantity[0], quantity[1]) if quantity else ("", False)
+    scale = ""
+    if rest and rest[0] in SCALES:
+        scale_word, dual = SCALES[rest[0]]
+        if not number:
+            number, in_words = str(dual), True
+        scale, rest = scale_word, rest[1:]
+    elif rest and rest[0] in TIME_UNITS and not number and TIME_UNITS[rest[0]][2] != "0":
+        number, in_words = TIME_UNITS[rest[0]][2], True
+    if not number:
+        return None
+    shown = number_words(int(number)) if in_words and number.isdigit() else number
+    value = f"{shown} {scale}" if scale else shown
+    if not rest:
+        return f"{currency_first}{value}" if currency_first in ("$", "€", "£") else value
+    unit, rest = rest[0], rest[1:]
+    if rest:
+        return None  # more words than a value: not a typed value we can render whole
+    if unit in _PERCENT:
+        return f"{number}%"
+    if unit in CURRENCIES:
+        symbol = CURRENCIES[unit]
+        return f"{symbol}{value}" if symbol in ("$", "€", "£") else f"{value} {symbol}"
+    if unit in TIME_UNITS:
+        singular, plural, _ = TIME_UNITS[unit]
+        return f"{value} {singular if number == '1' and not scale else plural}"
+    if unit in MEASURES:
+        return f"{value} {MEASURES[unit]}"
+    return None
+
+
+def _render_date(words: list[str]) -> str | None:
+    """A weekday, day, month and year, in that order in Arabic text; each part optional but one needed.
+
+    ``words`` keep their article (a weekday is recognized with it) but not و/ف/ب before it.
+    """
+    words = [w if w in WEEKDAYS or w[0].isdigit() else strip_proclitics(w, min_len=2) for w in words]
+    parts: list[str] = []
+    k = 0
+    if k < len(words) and words[k] in WEEKDAYS:
+        parts.append(WEEKDAYS[words[k]])
+        k += 1
+    if k + 1 < len(words) and words[k].isdigit() and 1 <= int(words[k]) <= 31 and words[k + 1] in MONTHS:
+        parts += [str(int(words[k])), MONTHS[words[k + 1]]]
+        k += 2
+    elif k < len(words) and words[k] in MONTHS:
+        parts.append(MONTHS[words[k]])
+        k += 1
+    if k < len(words) and words[k] in _YEAR_WORDS and k + 1 < len(words):
+        k += 1
+    if k < len(words) and re.fullmatch(r"\d{3,4}", words[k]) and 500 <= int(words[k]) <= 2100:
+        year = words[k]
+        k += 1
+        if k < len(words) and words[k] in ("هـ", "ه"):
+            year, k = f"{year} AH", k + 1
+        parts.append(year)
+    if k != len(words) or not parts:
+        return None
+    if len(parts) == 1 and parts[0] in WEEKDAYS.values():
+        return parts[0]
+    return " ".join(parts)
+
+
+def render_name(question: str, span: str) -> str | None:
+    """The question's own Latin spelling of a name that the Arabic span transliterates, else None.
+
+    Every word of the span must belong to the name (by consonant skeleton), so "OpenAI" is not given
+    for a span that only mentions OpenAI among other words.
+
+    Example: ``render_name("Who partnered with OpenAI?", "أوبن إيه آي") == "OpenAI"``
+    """
+    names = question_names(question, "en")
+    if not names:
+        return None
+    words = [w for w in _words(span, strip=False) if not w[0].isdigit()]
+    skeleton = "".join(arabic_skeleton(w) for w in words)
+    if len(skeleton) < 2:
+        return None
+    spelled = {m.group().lower(): m.group() for m in re.finditer(r"[A-Za-z][A-Za-z0-9]+", question)}
+    # A name of one word, or two or three adjacent capitalized words ("Sam Altman").
+    candidates = [[n] for n in names] + [names[i : i + 2] for i in range(len(names) - 1)] + \
+                 [names[i : i + 3] for i in range(len(names) - 2)]
+    for group in sorted(candidates, key=len, reverse=True):
+        if "".join(latin_skeleton(w) for w in group) == skeleton:
+            return " ".join(spelled.get(w, w) for w in group)
+    return None
+
+
+def english_rendering(question: str, span: str) -> str | None:
+    """What an English reader is shown for an Arabic short answer: a typed value in English, the
+    question's spelling of a transliterated name, or the span itself when it is already Latin script;
+    None when only the Arabic can be shown.
+
+    Example: ``english_rendering("How many years does the deal last?", "سبع سنوات") == "seven years"``
+    """
+    if not re.search("[\u0600-\u06ff]", span):
+        return span.strip() or None
+    rendered = render_value(span) or render_name(question, span)
+    parts = span.split()
+    if rendered is None and len(parts) > 1 and re.search(r"\bhow many\b", question, re.IGNORECASE):
+        # "How many jobs?" -> "14,000 موظف": the count answers it; the counted noun is the question's own.
+        count = render_value(" ".join(parts[:-1]))
+        if count is not None and re.fullmatch(r"[\w.,-]+(?: (?:thousand|million|billion|trillion))?", count):
+            rendered = count
+    return rendered

@@ -1,0 +1,90 @@
+"""The short-answer extractor: question types and the span each type takes, on hand-made sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.short import question_type, short_answer, short_answer_for
+from rag.types import Citation
+
+
+@pytest.mark.parametrize(("question", "qtype"), [
+    ("كم سنة يستمر اتفاق الحوسبة؟", "duration"),
+    ("How long will the agreement run?", "duration"),
+    ("ما مدة الاتفاق؟", "duration"),
+    ("بأي نسبة صعدت أسهم أمازون؟", "percentage"),
+    ("What percentage did the shares rise?", "percentage"),
+    ("متى أعلنت الشركة الصفقة؟", "date"),
+    ("In what year was it founded?", "date"),
+    ("ما قيمة الصفقة؟", "amount"),
+    ("How much is Amazon investing?", "amount"),
+    ("كم عدد الموظفين؟", "count"),
+    ("How many people work there?", "count"),
+    ("من هو الرئيس التنفيذي للشركة؟", "name"),
+    ("Who leads the company?", "name"),
+    ("لماذا يقلق المستثمرون؟", "other"),
+])
+def test_question_type(question, qtype):
+    assert question_type(question) == qtype
+
+
+def _span(question: str, sentence: str) -> str | None:
+    span = short_answer(question, sentence)
+    return None if span is None else sentence[span[0] : span[1]]
+
+
+@pytest.mark.parametrize(("question", "sentence", "expected"), [
+    # duration: the number word with its unit, not the amount beside it
+    ("كم سنة يستمر الاتفاق؟", "وقعت الشركة اتفاقية مدتها سبع سنوات بقيمة 38 مليار دولار.", "سبع سنوات"),
+    ("How long does the deal last?", "تمتد الصفقة عامين بقيمة 38 مليار دولار.", "عامين"),
+    # amount: currency and scale words travel with the number; tashkeel inside a word does not split it
+    ("ما قيمة الصفقة؟", "تمتد الصفقة سبع سنوات بقيمة 38 مليار دولار.", "38 مليار دولار"),
+    ("How much will it cost?", "وتبلغ التكلفة ١٤٬٠٠٠ دولار تقريبًا.", "١٤٬٠٠٠ دولار"),
+    # percentage: % or في المئة, not the time of day beside it
+    ("بأي نسبة صعدت الأسهم؟", "زادت الأسهم بنسبة 4.7% عند الساعة 11:15 صباحاً.", "4.7%"),
+    ("ما نسبة المؤيدين؟", "أيد القرار 30 في المئة من المشاركين.", "30 في المئة"),
+    # count: the number with what it counts, never a year
+    ("كم فيلما أنتج؟", "أنتج منذ عام 1998 نحو 21 فيلمًا، معظمها قصيرة.", "21 فيلمًا"),
+    # date: day, month and year together; a weekday
+    ("متى أعلنت الشركتان الاتفاق؟", "أعلنت الشركتان في 3 نوفمبر 2025 عن الاتفاق.", "3 نوفمبر 2025"),
+    ("في أي يوم أعلن الاتفاق؟", "أعلنت الشركة يوم الاثنين أنها وقعت.", "الاثنين"),
+    ("متى انسحبت القوات؟", "انسحبت القوات من القطاع عام 2005 بعد احتلال طويل.", "عام 2005"),
+    ("في أي عام انسحبت القوات؟", "انسحبت القوات في 15 أغسطس 2005 من القطاع.", "2005"),
+    # name: a Latin-script name the question does not already hold
+    ("من يوفر الرقائق لـ OpenAI؟", "توفر Nvidia الرقائق لشركة OpenAI منذ سنوات.", "Nvidia"),
+    # anything else: the words after what the sentence shares with the question, to the clause's end
+    ("ما هي عاصمة المغرب؟", "عاصمة المغرب الرباط، وأكبر مدنها الدار البيضاء.", "الرباط"),
+    ("لماذا يقلق المستثمرون؟", "يقلق المستثمرون لأن الشركة لم تحقق أرباحًا بعد، رغم نموها.",
+     "لأن الشركة لم تحقق أرباحًا بعد"),
+])
+def test_short_answer_span(question, sentence, expected):
+    assert _span(question, sentence) == expected
+
+
+def test_typed_question_without_its_type_falls_back_to_the_untyped_rule():
+    assert _span("متى تأسست الشركة؟", "تأسست الشركة بعد الحرب بقليل.") == "بعد الحرب بقليل"
+
+
+def test_sentence_that_only_repeats_the_question_has_no_short_answer():
+    assert short_answer("ما عاصمة المغرب؟", "عاصمة المغرب.") is None
+    assert short_answer("ما عاصمة المغرب؟", "") is None
+
+
+def test_short_answer_for_a_citation_has_article_offsets_and_english_for_english_questions():
+    article = "عنوان\n\nتمتد الصفقة سبع سنوات بقيمة 38 مليار دولار."
+    start = article.index("تمتد")
+    cit = Citation(1, "a.txt", "عنوان", article[start:], start, len(article), 1.0)
+    short = short_answer_for("How many years does the deal last?", "en", cit)
+    assert article[short.start : short.end] == short.text == "سبع سنوات"
+    assert short.english == "seven years" and short.doc_id == "a.txt"
+    arabic = short_answer_for("كم سنة تمتد الصفقة؟", "ar", cit)
+    assert arabic.text == "سبع سنوات" and arabic.english is None
+    assert short_answer_for("What is the value of the deal?", "en", cit).english == "$38 billion"
+
+
+def test_match_text_lets_an_english_question_find_its_words_in_an_arabic_sentence():
+    sentence = "عاصمة المغرب الرباط، وأكبر مدنها الدار البيضاء."
+    question = "What is the largest city of Morocco?"
+    assert _span(question, sentence) != "الدار البيضاء"  # no word of the question is in the sentence
+    span = short_answer(question, sentence, match_text=question + " أكبر مدن")
+    assert sentence[span[0] : span[1]] == "الدار البيضاء"
