@@ -145,7 +145,6 @@ def headline_of(body: str) -> str:
     words = first.split()
     if (
         len(first) <= HEADLINE_MAX_CHARS
-        and len(words) >= 2
         and not first.endswith((".", "…", ":", "؛"))
         and not is_caption(first)
     ):
