@@ -191,7 +191,8 @@ class MilvusCollection:
         self.search_params = search_params
         self.lexicon = lexicon
 
-    def _call(self, what: str, fn, *args, **kwargs):
+    def call(self, what: str, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)``; a Milvus failure becomes a StoreError naming the URI and the collection."""
         from pymilvus import MilvusException
 
         try:
@@ -200,7 +201,7 @@ class MilvusCollection:
             raise StoreError(f"Milvus at {self.uri}: {what} {self.name!r} failed: {getattr(e, 'message', e)}") from e
 
     def count(self, level: int) -> int:
-        res = self._call("counting rows of", self.client.query, self.name, filter=f"level == {level}",
+        res = self.call("counting rows of", self.client.query, self.name, filter=f"level == {level}",
                          output_fields=["count(*)"])
         return int(res[0]["count(*)"])
 
@@ -213,7 +214,7 @@ class MilvusCollection:
         self, field: str, data: list, level: int, k: int, doc_ids: Sequence[str] | None, params: dict[str, Any]
     ) -> list[list[tuple[str, float]]]:
         """(key, score) lists, best first, one per query."""
-        res = self._call(
+        res = self.call(
             "searching", self.client.search, self.name, data=data, anns_field=field, limit=k,
             filter=self._filter(level, doc_ids), output_fields=["key"],
             search_params={"metric_type": "IP", "params": params},
@@ -232,7 +233,7 @@ class MilvusCollection:
         sparse = self.lexicon.query(text)
         if sparse:
             requests.append(AnnSearchRequest([sparse], "sparse", {"metric_type": "IP"}, k, expr=expr))
-        res = self._call("hybrid search of", self.client.hybrid_search, self.name, requests, RRFRanker(rrf_k),
+        res = self.call("hybrid search of", self.client.hybrid_search, self.name, requests, RRFRanker(rrf_k),
                          limit=k, output_fields=["key"])
         return [(hit["entity"]["key"], float(hit["distance"])) for hit in res[0]]
 
@@ -267,7 +268,7 @@ class MilvusStore:
         results = self.collection.search(
             "vector", [q.tolist() for q in queries], self.level, k, doc_ids, self.collection.search_params
         )
-        return _to_arrays(results, self._row_of, k)
+        return _to_arrays(results, self._row_of)
 
     # --- the StoreBackend side (see rag.index.vector_store) --------------------------------
     @classmethod
@@ -293,7 +294,7 @@ class MilvusStore:
             touched = sorted((data.changed_docs or set()) | data.removed_docs)
             log.info("Milvus: updating %d document(s) in %s", len(touched), name)
             for batch in _batches(touched, 500):
-                collection._call("deleting from", client.delete, name, filter=doc_filter(batch))
+                collection.call("deleting from", client.delete, name, filter=doc_filter(batch))
             wanted = data.changed_docs or set()
             rows = _rows(data, analyzed, lexicon, wanted)
         else:
@@ -306,7 +307,7 @@ class MilvusStore:
         try:
             inserted = 0
             for batch in _batches(list(rows), _INSERT_BATCH):
-                collection._call("inserting into", client.insert, name, batch)
+                collection.call("inserting into", client.insert, name, batch)
                 inserted += len(batch)
             log.info("Milvus: %d row(s) written to %s", inserted, name)
         except BaseException:
@@ -357,7 +358,7 @@ class MilvusStore:
             log.warning("Milvus alias %s points at %s, the loaded build wrote %s: another process re-indexed; "
                         "reload to see its documents", alias, target, info["collection"])
         collection = MilvusCollection(client, uri, alias, info["index"]["search"], Lexicon.from_dict(info["lexicon"]))
-        collection._call("loading", client.load_collection, alias)  # a restarted Milvus Lite starts released
+        collection.call("loading", client.load_collection, alias)  # a restarted Milvus Lite starts released
         kind = manifest["ann"]["kind"]
 
         def save(folder: Path) -> None:
@@ -392,7 +393,7 @@ class MilvusLexical:
         return [(self._row_of[key], score) for key, score in hits if key in self._row_of and score > 0]
 
 
-def _to_arrays(results: list[list[tuple[str, float]]], row_of: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
+def _to_arrays(results: list[list[tuple[str, float]]], row_of: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     n = max((len(r) for r in results), default=0)
     scores = np.full((len(results), n), -np.inf, np.float32)
     ids = np.full((len(results), n), -1, np.int64)
@@ -453,7 +454,7 @@ def _create(collection: MilvusCollection, dim: int, index_type: str, build_param
     index.add_index("vector", index_type=index_type, metric_type="IP", params=build_params)
     index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     index.add_index("doc_id", index_type="INVERTED")
-    collection._call("creating", client.create_collection, collection.name, schema=schema, index_params=index,
+    collection.call("creating", client.create_collection, collection.name, schema=schema, index_params=index,
                      consistency_level="Strong")
 
 
@@ -468,9 +469,9 @@ def _switch_alias(collection: MilvusCollection, alias: str, name: str) -> None:
     client = collection.client
     old = _alias_target(client, alias)
     if old is None:
-        collection._call("aliasing", client.create_alias, name, alias)
+        collection.call("aliasing", client.create_alias, name, alias)
     else:
-        collection._call("aliasing", client.alter_alias, name, alias)
+        collection.call("aliasing", client.alter_alias, name, alias)
     prefix = re.compile(rf"^{re.escape(alias)}_\d{{8}}_\d{{6}}_[0-9a-f]{{6}}$")
     for other in client.list_collections():
         if other != name and prefix.match(other):
