@@ -98,7 +98,7 @@ def bench_scaling(
         chunk_texts = [c.text for c in index.chunks]
         spans = sorted({(c.doc_id, a, b) for c in index.chunks for a, b in c.sentences})
         sentence_texts = [index.documents[d].text[a:b] for d, a, b in spans]
-        words = list(getattr(index, "bridge_vocab", index.vocab))
+        words = list(index.vocab)  # the bounded vocabulary the build embeds
         progress(f"scaling: encoding {len(chunk_texts)} chunks, {len(sentence_texts)} sentences, "
                  f"{len(words)} vocabulary words")
         parts = {}
