@@ -281,7 +281,7 @@ class MilvusStore:
         alias = settings.milvus_collection
         analyzed = [analyze(t) for t in data.chunk_texts]
         saved = _live_pointer(settings.index_dir) if previous is not None else {}
-        live = _alias_target(client, alias)
+        live = _alias_target(client, alias, uri)
         in_place = (
             data.changed_docs is not None and saved.get("name") == "milvus" and saved.get("uri") == _saved_uri(settings)
             and live is not None and live == saved.get("collection") and "lexicon" in saved
@@ -348,7 +348,7 @@ class MilvusStore:
         uri = _uri(settings, build.parent, info)
         client = connect(uri, settings.milvus_token if settings else None)
         alias = info["alias"]
-        target = _alias_target(client, alias)
+        target = _alias_target(client, alias, uri)
         if target is None:
             raise StoreError(
                 f"Milvus at {uri} has no collection under the alias {alias!r} that the index in {build.parent} "
@@ -458,16 +458,22 @@ def _create(collection: MilvusCollection, dim: int, index_type: str, build_param
                      consistency_level="Strong")
 
 
-def _alias_target(client: Any, alias: str) -> str | None:
-    if alias not in client.list_aliases().get("aliases", []):
-        return None
-    return client.describe_alias(alias).get("collection_name")
+def _alias_target(client: Any, alias: str, uri: str) -> str | None:
+    """The collection that ``alias`` names, or None."""
+    from pymilvus import MilvusException
+
+    try:
+        if alias not in client.list_aliases().get("aliases", []):
+            return None
+        return client.describe_alias(alias).get("collection_name")
+    except MilvusException as e:
+        raise StoreError(f"Milvus at {uri}: looking up the alias {alias!r} failed: {getattr(e, 'message', e)}") from e
 
 
 def _switch_alias(collection: MilvusCollection, alias: str, name: str) -> None:
     """Point ``alias`` at ``name`` in one step, then drop the builds it pointed at before."""
     client = collection.client
-    old = _alias_target(client, alias)
+    old = _alias_target(client, alias, collection.uri)
     if old is None:
         collection.call("aliasing", client.create_alias, name, alias)
     else:
