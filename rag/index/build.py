@@ -151,10 +151,10 @@ def build_index(
         sentence_rows.extend([[offset + r for r in rows] for rows in p.sentence_rows])
         offset += len(p.sentence_vectors)
 
-    # Bridging embeds a bounded vocabulary (see bridging_vocabulary), each word once per model: word
-    # vectors are cached in the index folder across builds, rebuilds included.
+    # Bridging embeds the vocabulary that settings.bridge_min_passages allows (see bridging_vocabulary), each
+    # word once per model: word vectors are cached in the index folder across builds, rebuilds included.
     words = arabic_vocabulary(c.text for c in chunks)
-    vocab = bridging_vocabulary([c.text for c in chunks], [d.title for d in documents])
+    vocab = bridging_vocabulary([c.text for c in chunks], [d.title for d in documents], settings.bridge_min_passages)
     cache = settings.index_dir / f"word_vectors-{expected['model_hash'][:16]}.npz"
     old_words = {**_read_word_cache(cache), **old_words}
     new_words = [w for w in vocab if w not in old_words]
