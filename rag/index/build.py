@@ -111,7 +111,9 @@ def build_index(
     # vector store or ANN structure alone keeps every embedding (the stores are rebuilt whole).
     reuse: dict[str, _DocPart] = {}
     old_words: dict[str, np.ndarray] = {}
-    store_only = bool(reasons) and all(r.startswith(("vector_store:", "ann:")) for r in reasons)
+    store_only = bool(reasons) and all(
+        r.startswith(("vector_store:", "ann:", "bridge_min_passages:")) for r in reasons
+    )
     if previous is not None and (not reasons or store_only):
         if store_only:
             log.warning("rebuilding the stores, reusing the embeddings: %s", "; ".join(reasons))

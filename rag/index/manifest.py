@@ -47,6 +47,7 @@ def index_settings(settings: Settings, model_hash: str) -> dict[str, Any]:
         },
         "ann": {"kind": settings.ann},
         "vector_store": settings.vector_store,
+        "bridge_min_passages": settings.bridge_min_passages,
     }
 
 
