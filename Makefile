@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "==> [3/4] installing $(TORCH) (the CPU build; pinned so pip does not pull CUDA)"
 	$(PIP) install "$(TORCH)"
 	@echo "==> [4/4] installing the project and its dependencies (pyproject.toml)"
-	$(PIP) install -e ".[test]"
+	$(PIP) install -e ".[test,milvus]"
 	touch $@
 	@echo "==> environment ready"
 

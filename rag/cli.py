@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rag.config import BACKENDS, Settings
 from rag.errors import ConfigError, RagError
+from rag.index.vector_store import STORES
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -24,6 +25,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         model=getattr(args, "model", None),
         backend=getattr(args, "backend", None),
         k=getattr(args, "k", None),
+        vector_store=getattr(args, "store", None),
+        milvus_uri=getattr(args, "milvus_uri", None),
     )
 
 
@@ -87,9 +90,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     validate_question(args.question, settings.max_question_chars)  # fail before loading the model
     pipeline = _load_pipeline(settings, quiet=args.json)
     if args.json:
-        print(json.dumps(pipeline.ask(args.question).to_dict(), ensure_ascii=False))
+        print(json.dumps(pipeline.ask(args.question, doc_ids=args.doc).to_dict(), ensure_ascii=False))
         return 0
-    _print_answer(pipeline.ask_stream(args.question))
+    _print_answer(pipeline.ask_stream(args.question, doc_ids=args.doc))
     return 0
 
 
@@ -208,9 +211,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     ann_size = args.ann_size or (ANN_LARGE_SIZE if args.large else ANN_DEFAULT_SIZE)
     if ann_size < 100:
         raise ConfigError(f"--ann-size {ann_size} is too small; use at least 100 vectors")
+    try:
+        sizes = tuple(int(x) for x in args.scaling_sizes.split(",") if x.strip() and x.strip() != "none")
+    except ValueError as e:
+        raise ConfigError(f"--scaling-sizes {args.scaling_sizes!r} is not a comma-separated list of counts") from e
+    arcd = args.arcd if sizes and args.arcd.is_file() else None
+    if sizes and arcd is None:
+        print(f"note: {args.arcd} not found; the build-scaling measure is skipped", file=sys.stderr)
     result = run_bench(
         settings, gold_path=args.gold, ann_size=ann_size, n_questions=args.questions, repeat=args.repeat,
-        torch_threads=args.torch_threads, progress=lambda line: print(line, file=sys.stderr, flush=True),
+        torch_threads=args.torch_threads, scaling_sizes=sizes, arcd=arcd,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(to_json(result) if args.json else format_bench(result))
     return 0
@@ -242,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--model", help="sentence-transformers model name or path (default: bundled multilingual-e5-small)"
         )
+        p.add_argument("--store", choices=list(STORES), help="vector store (default faiss or $RAG_VECTOR_STORE)")
+        p.add_argument("--milvus-uri", help="Milvus URI (default: Milvus Lite file INDEX_DIR/milvus.db, "
+                       "or $RAG_MILVUS_URI; e.g. http://127.0.0.1:19530); the token is read from $RAG_MILVUS_TOKEN")
 
     p = sub.add_parser("index", help="build or update the index from a folder of articles")
     p.add_argument("--corpus", type=Path, help="folder of .txt/.md articles (default: seeds/)")
@@ -259,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="ask one question (without one: chat, as `rag chat`)")
     p.add_argument("question", nargs="?", help="the question, in Arabic or English (omit it to chat)")
     asking(p)
+    p.add_argument("--doc", action="append", metavar="DOC_ID",
+                   help="search only this article (its file name); repeat for several")
     p.add_argument("--json", action="store_true", help="print the answer object as JSON (JSON Lines when chatting)")
     p.set_defaults(func=cmd_ask)
 
@@ -314,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gold", type=Path, default=Path("seeds/gold_qa.jsonl"), help="where the timed questions come from")
     p.add_argument("--torch-threads", type=int, help="model threads (default: torch's choice; 1 on a busy machine)")
     p.add_argument("--corpus", type=Path, help="corpus for the build measure (default: seeds/)")
+    p.add_argument("--scaling-sizes", default="5,50,500",
+                   help="article counts for the build-scaling measure (5 = the seeds; 'none' skips it)")
+    p.add_argument("--arcd", type=Path, default=Path("../shared/data/arcd/arcd.json"),
+                   help="ARCD (SQuAD-format JSON) for the scaling corpora")
     common(p)
     p.add_argument("--json", action="store_true", help="print the results as one JSON object as the last line")
     p.set_defaults(func=cmd_bench)

@@ -52,8 +52,14 @@ class Settings:
     ann: str = "flat"  # "flat" exact inner product; "hnsw" or "ivf" for large corpora
     hnsw_m: int = 32
     hnsw_ef_search: int = 128
-    ivf_nlist: int | None = None  # None -> about 4*sqrt(n)
+    ivf_nlist: int | None = None  # None -> the power of two nearest 2*sqrt(n) (faiss_store.ivf_list_count)
     ivf_nprobe: int = 16
+    vector_store: str = "faiss"  # "faiss" (files in the build) or "milvus" (rag.index.vector_store.STORES)
+    milvus_uri: str | None = None  # None -> Milvus Lite file index_dir/milvus.db; or http://host:19530
+    milvus_token: str | None = None  # "user:password" or an API key, for a server or managed cluster
+    milvus_collection: str = "rag_news"  # the alias of the live build; builds are collections "<alias>_<build>"
+    bridge_min_passages: int = 1  # embed for bridging the Arabic words of >= this many passages (or of a title);
+    # 1 embeds every word, as before; 2 bounds the build's vocabulary work (its effect on answers is not yet measured)
     # --- retrieval --------------------------------------------------------
     k: int = 5  # passages handed to the answer stage
     candidates: int = 30  # per retriever, before fusion
@@ -74,6 +80,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         check_backend(self.backend)
+        from rag.index.vector_store import STORES
+
+        if self.vector_store not in STORES:
+            raise ConfigError(f"vector_store {self.vector_store!r} is not one of {', '.join(STORES)}")
         if self.ann not in ANN_KINDS:
             raise ConfigError(f"ann {self.ann!r} is not one of {', '.join(ANN_KINDS)}")
         if not 16 <= self.chunk_tokens <= 510:

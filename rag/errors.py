@@ -27,6 +27,10 @@ class IndexMismatchError(RagError):
     """The saved index was built with settings that differ from the current ones."""
 
 
+class StoreError(RagError):
+    """The vector store cannot be reached, refused the credentials, or lacks the build the index names."""
+
+
 class QuestionError(RagError, ValueError):
     """The question is empty, whitespace only or too long."""
 

@@ -98,6 +98,7 @@ class Pipeline:
         return prepare_query(
             question, history, embed=self.embed, vocab=self.index.vocab, vocab_vectors=self.index.vocab_vectors,
             profile=self.profile, rewrite=partial(rewrite_follow_up, chat) if chat is not None else None,
+            corpus_words=self.index.words,
         )
 
     def retrieve(self, query: Query, k: int | None = None) -> list[Hit]:
@@ -111,24 +112,32 @@ class Pipeline:
         history: Sequence[tuple[str, str]] | None = None,
         k: int | None = None,
         backend: str | None = None,
+        doc_ids: list[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Answer ``question``: yield text deltas as they come, then the final Answer.
+
+        With ``doc_ids``, only those articles are searched.
 
         Raises:
             QuestionError: before anything is yielded, for an empty or over-long question.
         """
         question = validate_question(question, self.settings.max_question_chars)
         answerer = self.answerer(backend)
-        return self._run(question, list(history or []), k, backend, answerer)
+        if doc_ids is not None:
+            unknown = sorted(set(doc_ids) - set(self.documents))
+            if unknown:
+                raise QuestionError(f"no article {', '.join(unknown)} in the index; known ids are file names such "
+                                    f"as {next(iter(self.documents), '?')}")
+        return self._run(question, list(history or []), k, backend, answerer, doc_ids)
 
     def _run(self, question: str, history: list[tuple[str, str]], k: int | None, backend: str | None,
-             answerer: Answerer) -> Iterator[str | Answer]:
+             answerer: Answerer, doc_ids: list[str] | None = None) -> Iterator[str | Answer]:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         query = self.prepare(question, history, backend)
         timings["query_ms"] = (time.perf_counter() - t0) * 1000
         t = time.perf_counter()
-        hits = self.retrieve(query, k or self.settings.k)
+        hits = self.retriever.retrieve(query, k or self.settings.k, doc_ids)
         timings["retrieve_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         final: Answer | None = None

@@ -142,7 +142,7 @@ def test_eval_json_out_and_compare(index_dir: Path, small_gold: Path, tmp_path: 
 @pytest.mark.slow
 def test_bench_json_small(index_dir: Path) -> None:
     proc = rag("bench", "--json", "--index-dir", str(index_dir), "--ann-size", "3000", "--questions", "4",
-               "--repeat", "1")
+               "--repeat", "1", "--scaling-sizes", "none")
     result = last_json(proc)
     for name in ("ask_over_embed", "build_over_encode", "build_over_encode_all", "reindex_unchanged"):
         assert result[name]["value"] > 0 and "goal" in result[name], name
@@ -294,3 +294,24 @@ def test_asking_imports_neither_gradio_nor_the_app(seed_index):
     assert "HEAVY []" in proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1])["question"] == "ما قيمة الصفقة؟"
     assert "Loading weights" not in proc.stderr and "Batches" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_index_and_ask_with_milvus(index_dir: Path, tmp_path: Path) -> None:
+    """``rag index --store milvus`` (Milvus Lite) then ``rag ask``, ``--doc`` included."""
+    pytest.importorskip("pymilvus", reason='the Milvus extra is not installed: pip install -e ".[milvus]"')
+    import shutil
+
+    folder = tmp_path / "index"
+    shutil.copytree(index_dir, folder)  # a change of store alone re-embeds nothing
+    built = last_json(rag("index", "--corpus", str(SEEDS), "--index-dir", str(folder), "--store", "milvus", "--json"))
+    assert built["embedded"] == 0 and built["chunks"] > 0 and (folder / "milvus.db").exists()
+    ar = last_json(rag("ask", "ما قيمة صفقة الحوسبة السحابية بين OpenAI وأمازون؟", "--index-dir", str(folder),
+                       "--store", "milvus", "--json"))
+    assert "38" in ar["text"] and ar["citations"]
+    only = "003_f8e4331a40e82c09.txt"
+    one = last_json(rag("ask", "ما قيمة صفقة الحوسبة السحابية بين OpenAI وأمازون؟", "--index-dir", str(folder),
+                        "--store", "milvus", "--doc", only, "--json"))
+    assert one["passages"] and {p["chunk"]["doc_id"] for p in one["passages"]} == {only}
+    assert_clean_error(rag("ask", "سؤال؟", "--index-dir", str(folder), "--store", "milvus",
+                           "--milvus-uri", "http://127.0.0.1:9"), "http://127.0.0.1:9")

@@ -201,17 +201,16 @@ def bench_ann(
         k: Neighbours per query.
         kinds: Approximate indexes to measure.
         hnsw_m: HNSW graph degree.
-        ivf_nlist: IVF lists (default: a power of two near 2 * sqrt(n), 2048 at 1M).
+        ivf_nlist: IVF lists (default: ``ivf_list_count(n)``, 2048 at 1M).
         seed: Data seed.
         progress: Called with a line of progress text.
 
     Returns:
         ``{"n", "dim", "n_queries", "generator", "structure", "flat", "hnsw", "ivf", "meets_goal"}``.
     """
-    from rag.index.faiss_store import FaissStore
+    from rag.index.faiss_store import FaissStore, ivf_list_count
 
-    # A power of two near 2 * sqrt(n): k-means training on 2 cores stays within minutes at 1M vectors.
-    ivf_nlist = ivf_nlist or max(1, min(n // 39, 2 ** round(math.log2(2 * math.sqrt(n)))))
+    ivf_nlist = ivf_nlist or ivf_list_count(n)
     n_queries = n_queries or min(1000, max(20, n // 10))
     progress(f"ann: generating {n:,} + {n_queries:,} clustered {dim}-d vectors")
     t = time.perf_counter()

@@ -49,6 +49,8 @@ def run_bench(
     n_questions: int = 20,
     repeat: int = 3,
     torch_threads: int | None = None,
+    scaling_sizes: tuple[int, ...] = (),
+    arcd: Path | None = None,
     progress: Progress = quiet,
 ) -> dict[str, Any]:
     """Run every measure once and return the ``rag bench --json`` object.
@@ -65,7 +67,12 @@ def run_bench(
         torch_threads: Threads for the model (default: torch's own choice, one per core). On a machine
             that other work keeps busy, torch's spinning worker threads can make a forward pass many
             times slower; 1 thread avoids that.
+        scaling_sizes: Article counts for the build-scaling measure (``rag.bench.scaling``); empty skips it.
+        arcd: ARCD's ``arcd.json`` for the scaling corpora.
         progress: Called with a line of progress text.
+
+    With ``settings.vector_store == "milvus"`` the ANN measure also runs Milvus (``rag.bench.milvus``)
+    on the same vectors, beside FAISS.
     """
     from rag.pipeline import Pipeline
 
@@ -92,12 +99,23 @@ def run_bench(
     result["startup_s"] = startup["startup_s"]
     result["startup"] = startup
     result["peak_rss_mb"] = startup["peak_rss_mb"]
+
+    if scaling_sizes and arcd is not None:
+        from rag.bench.scaling import bench_scaling
+
+        with tempfile.TemporaryDirectory(prefix="rag-bench-scaling-") as tmp:
+            result["scaling"] = bench_scaling(settings, pipeline.embedder, arcd, Path(tmp), scaling_sizes, progress)
     del pipeline
 
     progress("cold ask: fresh `rag ask --json` processes against importing sentence-transformers + loading the model")
     result["cold_ask"] = bench_cold_ask(settings, questions[-1], runs=repeat, torch_threads=torch_threads)
 
     result["ann"] = bench_ann(ann_size, progress=progress)
+    if settings.vector_store == "milvus":
+        from rag.bench.milvus import bench_milvus
+
+        result["milvus"] = bench_milvus(ann_size, uri=settings.milvus_uri, token=settings.milvus_token,
+                                        progress=progress)
     result["bench_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["machine"]["load_avg_1m_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     return result
@@ -161,6 +179,14 @@ def format_bench(result: dict[str, Any]) -> str:
                      f"to 10th {s['top10_cos']}, random pair {s['random_pair_cos']}; "
                      f"search single-threaded over {ann['n_queries']} queries, goal applies at "
                      f"{ann['goal']['at_n']:,}")
+    if result.get("milvus"):
+        from rag.bench.milvus import format_milvus
+
+        lines += ["", "Milvus beside FAISS (same vectors, same queries):", *format_milvus(result["milvus"], ann)]
+    if result.get("scaling"):
+        from rag.bench.scaling import format_scaling
+
+        lines += ["", "Build cost against corpus size:", *format_scaling(result["scaling"])]
     b = result.get("build_over_encode")
     if b:
         lines.append(f"build: {b['chunks']} chunks + {b['sentences']} sentences + {b['vocabulary']} vocabulary "

@@ -36,13 +36,17 @@ class BM25Index:
         retriever.index(corpus, show_progress=False)
         return cls(retriever, len(texts))
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """Top ``k`` (row, score) pairs with a positive score, best first."""
+    def search(self, query: str, k: int, rows: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` (row, score) pairs with a positive score, best first; with ``rows``, only those rows."""
         vocab = self.vocabulary
         terms = [t for t in analyze_query(query, vocab) if t in vocab]
         if not terms or self.retriever is None:
             return []
         scores = np.asarray(self.retriever.get_scores(terms))
+        if rows is not None:
+            kept = np.zeros_like(scores)
+            kept[rows] = scores[rows]
+            scores = kept
         k = min(k, int((scores > 0).sum()))
         if k == 0:
             return []

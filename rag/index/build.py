@@ -6,6 +6,7 @@ Only new or changed documents are chunked and embedded; removed ones drop out.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,14 +18,13 @@ import numpy as np
 from rag.config import Settings
 from rag.embed.embedder import Embedder, model_fingerprint
 from rag.errors import CorpusError, IndexMismatchError, IndexNotFoundError
-from rag.index.bm25 import BM25Index
-from rag.index.faiss_store import FaissStore
-from rag.index.index import Index
+from rag.index.index import Index, chunk_rows, sentence_keys
 from rag.index.manifest import index_settings, library_versions, live_build, manifest_differences, read_manifest
+from rag.index.vector_store import StoreData, make_stores
 from rag.ingest.chunk import chunk_document
 from rag.ingest.load import load_corpus
 from rag.profile import PROFILE_FILE, Profile, corpus_examples
-from rag.retrieve.bridge import arabic_vocabulary
+from rag.retrieve.bridge import arabic_vocabulary, bridging_vocabulary
 from rag.types import Chunk, Document, Skipped
 
 log = logging.getLogger(__name__)
@@ -134,11 +134,17 @@ def build_index(
                 time.perf_counter() - t0, settings.model, previous["dim"],
             )
 
-    # Reuse chunks and vectors of unchanged documents from a compatible previous index.
+    # Reuse chunks and vectors of unchanged documents from a compatible previous index; a change of
+    # vector store or ANN structure alone keeps every embedding (the stores are rebuilt whole).
     reuse: dict[str, _DocPart] = {}
     old_words: dict[str, np.ndarray] = {}
-    if previous is not None and not reasons:
-        old = Index.load(settings.index_dir)
+    store_only = bool(reasons) and all(
+        r.startswith(("vector_store:", "ann:", "bridge_min_passages:")) for r in reasons
+    )
+    if previous is not None and (not reasons or store_only):
+        if store_only:
+            log.warning("rebuilding the stores, reusing the embeddings: %s", "; ".join(reasons))
+        old = Index.load(settings.index_dir, open_stores=False)
         old_words = dict(zip(old.vocab, old.vocab_vectors, strict=True))
         for doc_id, part in _split_by_document(old).items():
             if doc_hashes.get(doc_id) == old.documents[doc_id].sha256:
@@ -177,31 +183,41 @@ def build_index(
         sentence_rows.extend([[offset + r for r in rows] for rows in p.sentence_rows])
         offset += len(p.sentence_vectors)
 
-    ann: dict[str, Any] = dict(hnsw_m=settings.hnsw_m, hnsw_ef_search=settings.hnsw_ef_search,
-                               ivf_nlist=settings.ivf_nlist, ivf_nprobe=settings.ivf_nprobe)
-    vocab = arabic_vocabulary(c.text for c in chunks)
+    # Bridging embeds the vocabulary that settings.bridge_min_passages allows (see bridging_vocabulary), each
+    # word once per model: word vectors are cached in the index folder across builds, rebuilds included.
+    words = arabic_vocabulary(c.text for c in chunks)
+    vocab = bridging_vocabulary([c.text for c in chunks], [d.title for d in documents], settings.bridge_min_passages)
+    cache = settings.index_dir / f"word_vectors-{expected['model_hash'][:16]}.npz"
+    old_words = {**_read_word_cache(cache), **old_words}
     new_words = [w for w in vocab if w not in old_words]
     if new_words:
         vectors_of_words = _in_steps(new_words, get_model().embed_queries, "words", report)
         old_words.update(zip(new_words, vectors_of_words, strict=True))
+        _write_word_cache(cache, old_words)
     vocab_vectors = _stack([old_words[w][None, :] for w in vocab], dim)
 
-    store = FaissStore.build(vectors, settings.ann, **ann)
-    sentence_store = FaissStore.build(sentence_vectors, settings.ann, **ann)
-    bm25 = BM25Index.build([c.text for c in chunks])
+    incremental = previous is not None and not reasons
+    data = StoreData(
+        vectors, chunk_rows(chunks), [c.text for c in chunks],
+        sentence_vectors, sentence_keys(chunks, sentence_rows, len(sentence_vectors)),
+        changed_docs={d.doc_id for d in fresh_docs} if incremental else None,
+        removed_docs=set(previous["documents"]) - set(doc_hashes) if incremental and previous else set(),
+    )
+    stores = make_stores(settings.vector_store, data, settings, previous if incremental else None)
     manifest = {
         **expected,
         "dim": dim,
         "documents": doc_hashes,
         "counts": {"documents": len(documents), "chunks": len(chunks)},
+        "store": stores.info,
         "libraries": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     # A profile fitted to this corpus (rag calibrate) survives rebuilds; the examples follow the corpus.
     profile = _previous_profile(settings.index_dir).with_(examples=corpus_examples(settings.corpus_dir, documents))
     Index(
-        {d.doc_id: d for d in documents}, chunks, vectors, store, bm25, manifest,
-        sentence_vectors, sentence_rows, sentence_store, vocab, vocab_vectors, profile,
+        {d.doc_id: d for d in documents}, chunks, vectors, stores, manifest,
+        sentence_vectors, sentence_rows, vocab, vocab_vectors, profile, words,
     ).save(settings.index_dir)
     return BuildReport(
         len(documents), len(chunks), embedded, len(chunks) - embedded, skipped,
@@ -259,6 +275,24 @@ def _in_steps(
         parts.append(embed(texts[i : i + PROGRESS_STEP]))
         report(BuildProgress(stage, 0, min(i + PROGRESS_STEP, len(texts)), len(texts)))
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def _read_word_cache(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path) as f:
+            return dict(zip(f["words"].tolist(), f["vectors"], strict=True))
+    except (OSError, ValueError, KeyError) as e:
+        if path.exists():
+            log.warning("ignoring the unreadable word cache %s (%s)", path, e)
+        return {}
+
+
+def _write_word_cache(path: Path, vectors: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+    words = sorted(vectors)
+    np.savez(tmp, words=np.array(words), vectors=np.stack([vectors[w] for w in words]).astype(np.float32))
+    os.replace(tmp, path)
 
 
 def _stack(arrays: list[np.ndarray], dim: int) -> np.ndarray:

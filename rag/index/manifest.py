@@ -22,7 +22,9 @@ from rag.errors import IndexMismatchError, IndexNotFoundError
 FORMAT_VERSION = 2
 NORMALIZER_VERSION = "ar-3"  # bump when rag.text.normalize / rag.text.analyze change
 CHUNKER_VERSION = "sent-2"  # bump when rag.ingest.chunk or rag.ingest.title changes
-_CHECKED = ("format_version", "model", "model_hash", "query_prefix", "passage_prefix", "normalizer", "chunker")
+_CHECKED = (
+    "format_version", "model", "model_hash", "query_prefix", "passage_prefix", "normalizer", "chunker", "vector_store",
+)
 
 
 def index_settings(settings: Settings, model_hash: str) -> dict[str, Any]:
@@ -44,6 +46,8 @@ def index_settings(settings: Settings, model_hash: str) -> dict[str, Any]:
             "heading_max_chars": settings.heading_max_chars,
         },
         "ann": {"kind": settings.ann},
+        "vector_store": settings.vector_store,
+        "bridge_min_passages": settings.bridge_min_passages,
     }
 
 

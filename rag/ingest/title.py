@@ -142,7 +142,6 @@ def headline_of(body: str) -> str:
     if not lines:
         return ""
     first = _MARKDOWN_HEADING.sub("", lines[0])
-    words = first.split()
     if (
         len(first) <= HEADLINE_MAX_CHARS
         and not first.endswith((".", "…", ":", "؛"))

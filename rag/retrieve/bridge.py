@@ -34,6 +34,23 @@ def arabic_vocabulary(texts: Iterable[str]) -> list[str]:
     return sorted(words)
 
 
+def bridging_vocabulary(passages: Sequence[str], titles: Iterable[str] = (), min_passages: int = 2) -> list[str]:
+    """The Arabic words worth embedding for bridging: in at least ``min_passages`` passages, or in a title.
+
+    A word seen in one passage only is mostly a name, a typo or a rare inflection; its passage is
+    found by the dense retriever anyway, and transliteration still sees the whole vocabulary. Bounding
+    the embedded words this way keeps the build's cost following the text rather than the vocabulary.
+
+    Example: ``bridging_vocabulary(["خسارة كبيرة", "خسارة الشركة"], ["كبيرة"]) == ["خساره", "كبيره"]``
+    """
+    counts: dict[str, int] = {}
+    for text in passages:
+        for word in arabic_vocabulary([text]):
+            counts[word] = counts.get(word, 0) + 1
+    keep = {w for w, n in counts.items() if n >= min_passages} | set(arabic_vocabulary(titles))
+    return sorted(keep)
+
+
 def english_content_words(question: str) -> list[str]:
     """The question's Latin content words (lowercase, 3+ letters, no stopwords), in order.
 

@@ -43,20 +43,23 @@ def retrieval_text(question: str, history: Sequence[tuple[str, str]], profile: P
 
 
 def lexical_terms(words: Sequence[str], word_vectors: np.ndarray | None, vocab: Sequence[str],
-                  vocab_vectors: np.ndarray, profile: Profile) -> list[str]:
+                  vocab_vectors: np.ndarray, profile: Profile, corpus_words: Sequence[str] | None = None) -> list[str]:
     """Arabic words of the corpus for a question's Latin-script words.
 
     Two bridges: the words whose embedding is nearest (only when ``word_vectors`` is given, i.e. for an
     English question: "loss" -> خساره), and the words that could be transliterations ("Nvidia" -> انفيديا).
+    ``vocab`` is the embedded (bounded) vocabulary; transliteration looks in ``corpus_words`` (every Arabic
+    word of the corpus) when given.
 
     Example: ``lexical_terms(["nvidia"], None, ["انفيديا"], np.zeros((1, 2)), Profile()) == ["انفيديا"]``
     """
-    if not words or not len(vocab):
+    corpus_words = vocab if corpus_words is None else corpus_words
+    if not words or not (len(vocab) or len(corpus_words)):
         return []
     terms: list[str] = []
-    if word_vectors is not None:
+    if word_vectors is not None and len(vocab):
         terms = bridge_terms(word_vectors, vocab, vocab_vectors, profile.bridge_per_word, profile.bridge_min_cosine)
-    terms += [t for t in transliterations(words, vocab, profile.translit_min_consonants) if t not in terms]
+    terms += [t for t in transliterations(words, corpus_words, profile.translit_min_consonants) if t not in terms]
     return terms
 
 
@@ -69,6 +72,7 @@ def prepare_query(
     vocab_vectors: np.ndarray,
     profile: Profile,
     rewrite: Rewriter | None = None,
+    corpus_words: Sequence[str] | None = None,
 ) -> Query:
     """Make a validated question into a ``Query``.
 
@@ -86,13 +90,14 @@ def prepare_query(
         vocab_vectors: Their embeddings, row-aligned.
         profile: The corpus profile (follow-up and bridging limits).
         rewrite: Rewrites a follow-up into a standalone question (an LLM); None carries terms over.
+        corpus_words: Every Arabic word of the corpus, for transliteration (default: ``vocab``).
     """
     history = [(str(q), str(a)) for q, a in history]
     text = retrieval_text(question, history, profile, rewrite)
     english = detect_language(text) == "en"
     words = english_content_words(text)
     vectors = embed([text, *words] if english else [text])
-    bridged = lexical_terms(words, vectors[1:] if english else None, vocab, vocab_vectors, profile)
+    bridged = lexical_terms(words, vectors[1:] if english else None, vocab, vocab_vectors, profile, corpus_words)
     wants_bridged = "bridged" in profile.rankings_for(detect_language(question))
     bridged_vector = embed([" ".join(bridged)])[0] if bridged and english and wants_bridged else None
     return Query(

@@ -19,7 +19,7 @@ from rag.index.build import build_index
 from rag.index.index import Index
 from rag.index.manifest import FORMAT_VERSION, live_build, read_manifest
 from rag.ingest.load import content_hash
-from rag.retrieve.bridge import arabic_vocabulary
+from rag.retrieve.bridge import arabic_vocabulary, bridging_vocabulary
 
 EDITED = "003_f8e4331a40e82c09.txt"
 DELETED = "004_8d108538d953f784.txt"
@@ -56,7 +56,9 @@ def check_consistent(index: Index) -> None:
     assert n == len(index.vectors) == index.store.size == index.bm25.size == len(index.sentence_rows)
     assert index.sentence_store.size == len(index.sentence_vectors) == len(index.sentence_chunk)
     assert len(index.vocab) == len(index.vocab_vectors) and index.vocab == sorted(set(index.vocab))
-    assert set(index.vocab) == set(arabic_vocabulary(c.text for c in index.chunks))
+    texts, titles = [c.text for c in index.chunks], [d.title for d in index.documents.values()]
+    assert set(index.vocab) == set(bridging_vocabulary(texts, titles, Settings().bridge_min_passages))
+    assert index.words == arabic_vocabulary(texts) and set(index.vocab) <= set(index.words)
     for row, chunk in enumerate(index.chunks):
         doc = index.documents[chunk.doc_id]
         assert doc.text[chunk.start : chunk.end] == chunk.text
@@ -120,7 +122,7 @@ def test_build_then_load_then_search_is_identical_after_a_reload(seed_index, emb
     np.testing.assert_array_equal(again.vectors, index.vectors)
     np.testing.assert_array_equal(again.sentence_vectors, index.sentence_vectors)
     assert again.sentence_rows == index.sentence_rows
-    assert again.vocab == index.vocab
+    assert again.vocab == index.vocab and again.words == index.words
     np.testing.assert_array_equal(again.vocab_vectors, index.vocab_vectors)
     np.testing.assert_array_equal(again.sentence_chunk, index.sentence_chunk)
     assert searches(again, embedder) == before
@@ -198,7 +200,7 @@ def test_editing_one_document_embeds_only_its_chunks(work, embedder):
     assert new.chunks[row].doc_id == EDITED and "زيلوفاكس" in new.chunks[row].text
     check_vectors_match_texts(new, embedder, sorted({*last_row_per_document(new), *edited_rows}))
     # The new word joined the cross-lingual vocabulary with its own embedding; old words kept theirs.
-    assert "زيلوفاكس" not in old.vocab
+    assert "زيلوفاكس" not in old.words and "زيلوفاكس" in new.words
     vocab = dict(zip(new.vocab, new.vocab_vectors, strict=True))
     assert float(vocab["زيلوفاكس"] @ embedder.embed_queries(["زيلوفاكس"])[0]) > 0.999
     for word, vec in zip(old.vocab, old.vocab_vectors, strict=True):
@@ -225,7 +227,7 @@ def test_deleting_a_document_drops_its_chunks_everywhere(work):
     assert all(c.doc_id != DELETED for c in new.chunks)
     assert new.store.size == new.bm25.size == len(old.chunks) - n_deleted
     assert new.bm25.search(unique_term, 10) == []
-    assert unique_term in old.vocab and unique_term not in new.vocab
+    assert unique_term in old.words and unique_term not in new.words
     old_words = dict(zip(old.vocab, old.vocab_vectors, strict=True))
     for word, vec in zip(new.vocab, new.vocab_vectors, strict=True):
         np.testing.assert_array_equal(vec, old_words[word])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.retrieve.bridge import arabic_vocabulary, bridge_terms, english_content_words
+from rag.retrieve.bridge import arabic_vocabulary, bridge_terms, bridging_vocabulary, english_content_words
 from rag.text.analyze import stopwords
 
 # --- bridge_terms with hand-made vectors --------------------------------------------------------------
@@ -77,3 +77,12 @@ def test_english_content_words_lowercase_distinct_in_order():
     assert english_content_words("ما قيمة الصفقة؟") == []
 
 
+
+
+def test_bridging_vocabulary_keeps_words_of_two_passages_or_a_title():
+    assert bridging_vocabulary(["خسارة كبيرة", "خسارة الشركة"], ["كبيرة"]) == ["خساره", "كبيره"]
+    # A word repeated inside one passage is still one passage; min_passages=1 keeps everything.
+    assert bridging_vocabulary(["الشركة الشركة"]) == []
+    texts = ["خسارة كبيرة", "خسارة الشركة في عام"]
+    assert bridging_vocabulary(texts, min_passages=1) == arabic_vocabulary(texts)
+    assert bridging_vocabulary([]) == []

@@ -58,6 +58,8 @@ def test_lexical_terms_bridge_by_vector_then_transliteration_without_repeats():
     assert lexical_terms(words, vectors, VOCAB, VOCAB_VECTORS, Profile(bridge_min_cosine=0.99)) == ["انفيديا"]
     assert lexical_terms([], vectors, VOCAB, VOCAB_VECTORS, Profile()) == []
     assert lexical_terms(words, vectors, [], np.zeros((0, 3)), Profile()) == []
+    # Bridging by vector looks in the embedded vocabulary; transliteration in every word of the corpus.
+    assert lexical_terms(words, vectors, [], np.zeros((0, 3)), Profile(), corpus_words=VOCAB) == ["انفيديا"]
 
 
 def test_english_question_embeds_its_words_with_it_and_bridges():
