@@ -46,7 +46,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.pipeline import Pipeline, validate_question
+    from rag.pipeline import Pipeline
+    from rag.retrieve.question import validate_question
     from rag.types import Answer
 
     settings = _settings(args)
@@ -151,7 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="ask one question and print the answer with its sources")
-    p.add_argument("question", help="the question, in Arabic or English")
+    p.add_argument(
+        "question", nargs="?",
+        help='the question, in Arabic or English (one starting with "-" works too, or after --: rag ask -- "-...")',
+    )
     p.add_argument("--k", type=int, help="passages to retrieve (default 5)")
     p.add_argument("--backend", choices=BACKENDS, help="answer backend (default extractive)")
     p.add_argument("--corpus", type=Path, help="corpus to index first if there is no index yet")
@@ -187,7 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "ask":
+        # A question that starts with "-" looks like an option to argparse: take the one unknown
+        # argument as the question when none was given.
+        if args.question is None and len(extra) == 1:
+            args.question, extra = extra[0], []
+        if args.question is None:
+            parser.error('rag ask needs a question: rag ask "QUESTION" (or rag ask -- "-QUESTION")')
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -28,7 +28,11 @@ class IndexMismatchError(RagError):
 
 
 class QuestionError(RagError, ValueError):
-    """The question is empty, whitespace only or too long."""
+    """The question is empty, whitespace only, too long or holds a NUL character."""
+
+
+class UnsupportedQuestionError(QuestionError):
+    """The question is not one the chat answers (not Arabic or English); the message is the bilingual notice."""
 
 
 class BackendError(RagError):

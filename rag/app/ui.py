@@ -24,7 +24,7 @@ from rag.app.render import (
     sources_html,
 )
 from rag.config import Settings
-from rag.errors import QuestionError
+from rag.errors import QuestionError, UnsupportedQuestionError
 from rag.profile import Profile, examples_from_titles
 from rag.text.normalize import detect_language
 from rag.types import LANGUAGES, Answer, Citation, Document
@@ -46,6 +46,10 @@ MESSAGES = {
         "ar": "السؤال طويل جدًا ({n:,} حرفًا، والحد الأقصى {limit:,} حرف). اختصر السؤال وأعد المحاولة.",
         "en": "The question is too long ({n:,} characters; the limit is {limit:,}). "
         "Please shorten it and try again.",
+    },
+    "nul": {
+        "ar": "يحتوي السؤال على محرف NUL (\\x00): اكتب السؤال نصًا عاديًا.",
+        "en": "The question contains a NUL character (\\x00): type the question as plain text.",
     },
     "failed": {
         "ar": "عذرًا، حدث خطأ ما أثناء إعداد الإجابة. حاول مرة أخرى بعد قليل.",
@@ -158,10 +162,17 @@ def launch_options() -> dict[str, Any]:
 def question_error_text(question: str, error: QuestionError, max_chars: int) -> str:
     """A user-facing message for a rejected question, in the question's language.
 
+    A question the chat does not answer (``UnsupportedQuestionError``) gets the bilingual notice
+    that the CLI prints too.
+
     Example: ``question_error_text("x" * 2001, err, 2000)`` -> ``"The question is too long (2,001 ..."``
     """
+    if isinstance(error, UnsupportedQuestionError):
+        return str(error)
     stripped = question.strip()
     lang = _language(stripped)
+    if "\x00" in question:
+        return MESSAGES["nul"][lang]
     if not stripped:
         return MESSAGES["empty"][lang]
     if len(stripped) > max_chars:
