@@ -20,6 +20,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         model=getattr(args, "model", None),
         backend=getattr(args, "backend", None),
         k=getattr(args, "k", None),
+        follow_symlinks=getattr(args, "follow_symlinks", None) or None,
     )
 
 
@@ -148,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="folder of .txt/.md articles (default: seeds/)")
     common(p)
     p.add_argument("--rebuild", action="store_true", help="ignore the existing index and embed everything again")
+    p.add_argument(
+        "--follow-symlinks", action="store_true",
+        help="read articles that are symbolic links (skipped by default: a link can point anywhere)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with the counts as the last line")
     p.set_defaults(func=cmd_index)
 

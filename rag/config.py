@@ -38,6 +38,7 @@ class Settings:
     # --- corpus and index -------------------------------------------------
     corpus_dir: Path = Path("seeds")  # folder of .txt/.md articles
     index_dir: Path = Path("index")  # where `rag index` writes FAISS + BM25 + manifest
+    follow_symlinks: bool = False  # read articles that are symbolic links (they can point anywhere)
     # --- embedding model --------------------------------------------------
     model: str = BUNDLED_MODEL  # sentence-transformers name or local path
     cache_dir: Path | None = None  # materialized bundled model; None -> default_cache_dir()

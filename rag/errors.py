@@ -23,6 +23,10 @@ class IndexNotFoundError(RagError):
     """No index exists where one was expected."""
 
 
+class IndexWriteError(RagError):
+    """The index folder cannot be written (permissions, full disk)."""
+
+
 class IndexMismatchError(RagError):
     """The saved index was built with settings that differ from the current ones."""
 

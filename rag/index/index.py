@@ -23,7 +23,14 @@ from rag.embed.embedder import model_fingerprint
 from rag.errors import IndexMismatchError
 from rag.index.bm25 import BM25Index
 from rag.index.faiss_store import FaissStore
-from rag.index.manifest import index_settings, live_build, manifest_differences, read_manifest, write_atomic
+from rag.index.manifest import (
+    file_checksums,
+    index_settings,
+    live_build,
+    manifest_differences,
+    read_manifest,
+    write_atomic,
+)
 from rag.profile import PROFILE_FILE, Profile
 from rag.types import Chunk, Document
 
@@ -97,6 +104,8 @@ class Index:
             self.bm25.save(tmp / "bm25")
             self.profile.save(tmp / PROFILE_FILE)
             # The manifest goes last: a build folder without one is incomplete by definition.
+            # It records every other file's size and checksum (see manifest.verify_build).
+            self.manifest = {**self.manifest, "files": file_checksums(tmp)}
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, ensure_ascii=False, indent=2))
             os.replace(tmp, build)
             write_atomic(folder / "CURRENT", build.name + "\n")
