@@ -38,6 +38,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     else:
         for s in report.skipped:
             print(f"skipped {s.path}: {s.reason}")
+        for reason in report.rebuilt_because:
+            print(f"rebuilt: {reason}")
         print(
             f"{report.documents} documents, {report.chunks} chunks "
             f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f} s "
@@ -78,13 +80,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag.eval.evaluate import evaluate
-    from rag.eval.gold import load_gold
+    from rag.eval.gold import check_sources, load_gold
     from rag.eval.report import compare_reports, format_comparison, summary_text, to_json, write_report
+    from rag.ingest.load import load_corpus
     from rag.pipeline import Pipeline
 
     items = load_gold(args.gold)  # every line validated before the model loads
     old = _load_report(args.compare) if args.compare else None
     settings = _settings(args)
+    documents, _ = load_corpus(settings.corpus_dir, follow_symlinks=settings.follow_symlinks)
+    for warning in check_sources(
+        items, [d.doc_id for d in documents], args.gold, allow_missing=args.allow_missing_sources
+    ):
+        print(f"warning: {warning}", file=sys.stderr)
     pipeline = Pipeline.load(settings, build_if_missing=True, progress=_progress() and not args.json)
     report = evaluate(pipeline, items, k=args.k, backend=args.backend, progress=_progress())
     if args.out:
@@ -174,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, help="answer backend (default extractive)")
     p.add_argument("--out", type=Path, help="folder for report.json, report.md and metrics.png")
     p.add_argument("--compare", type=Path, metavar="OLD_REPORT", help="an earlier report.json to compare with")
+    p.add_argument(
+        "--allow-missing-sources", action="store_true",
+        help="warn (instead of stopping) when a gold line's sources name an article missing from the corpus",
+    )
     p.add_argument("--corpus", type=Path, help="corpus to index first if there is no index yet")
     common(p)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object as the last line")

@@ -110,7 +110,9 @@ def build_index(
             reasons = manifest_differences(previous, expected)
             if not reasons:  # the live build's files against their recorded sizes and checksums
                 reasons = [f"damaged: {p}" for p in verify_build(live_build(settings.index_dir), previous)]
-        except (IndexNotFoundError, IndexMismatchError) as e:
+        except IndexNotFoundError:
+            pass  # a first build
+        except IndexMismatchError as e:
             reasons = [str(e)]
         if previous is not None and not reasons and previous.get("documents") == doc_hashes:
             _tidy(settings.index_dir)
