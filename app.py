@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env(corpus_dir=args.corpus, index_dir=args.index_dir, model=args.model)
     pipeline = Pipeline.load(settings, build_if_missing=True, progress=True)
     demo = build_ui(pipeline)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options(settings))
 
 
 if __name__ == "__main__":

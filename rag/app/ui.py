@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import gradio as gr
 
-from rag.app.feedback import append_feedback
+from rag.app.feedback import FeedbackLog
 from rag.app.render import (
     answer_html,
     article_html,
@@ -23,6 +23,7 @@ from rag.app.render import (
     message_html,
     sources_html,
 )
+from rag.app.security import SESSION_TTL_SECONDS, launch_security_options
 from rag.config import Settings
 from rag.errors import QuestionError, UnsupportedQuestionError
 from rag.profile import Profile, examples_from_titles
@@ -36,6 +37,9 @@ CONCURRENCY = 8
 
 #: A long question is shown shortened in the chat (it is still sent whole).
 SHOWN_QUESTION_CHARS = 400
+
+#: Messages kept in a chat: older ones are dropped (with their turns), so a session's state stays bounded.
+MAX_MESSAGES = 60
 
 MESSAGES = {
     "empty": {
@@ -150,13 +154,16 @@ def example_questions(pipeline: AnswersQuestions) -> dict[str, list[str]]:
     return {lang: list(examples.get(lang, ())) for lang in LANGUAGES}
 
 
-def launch_options() -> dict[str, Any]:
-    """Theme and CSS for ``Blocks.launch`` (Gradio 6 takes them there, not in the ``Blocks`` constructor).
+def launch_options(settings: Settings | None = None) -> dict[str, Any]:
+    """Arguments for ``Blocks.launch``: theme and CSS (Gradio 6 takes them there, not in the ``Blocks``
+    constructor), and the security options (headers, no uploads, the index and corpus never served,
+    bounded sessions; see ``rag.app.security``).
 
-    Example: ``build_ui(pipeline).launch(server_port=7860, **launch_options())``
+    Example: ``build_ui(pipeline).launch(server_port=7860, **launch_options(pipeline.settings))``
     """
     theme = gr.themes.Default(font=FONTS, font_mono=MONO_FONTS)
-    return {"theme": theme, "css": CSS}
+    blocked = [settings.index_dir, settings.corpus_dir] if settings is not None else []
+    return {"theme": theme, "css": CSS, **launch_security_options(blocked)}
 
 
 def question_error_text(question: str, error: QuestionError, max_chars: int) -> str:
@@ -191,6 +198,7 @@ class ChatHandlers:
     def __init__(self, pipeline: AnswersQuestions) -> None:
         self.pipeline = pipeline
         self.settings = pipeline.settings
+        self.feedback = FeedbackLog(self.settings.feedback_path)
 
     def respond(
         self,
@@ -207,6 +215,7 @@ class ChatHandlers:
         """
         question = question or ""
         lang = _language(question)
+        messages, turns = trim_chat(messages, turns)
         asked = [*messages, {"role": "user", "content": message_html(_shown(question))}]
         history = [(t["question"], t["answer"]) for _, t in sorted(turns.items())]
         keep = gr.update()
@@ -258,22 +267,30 @@ class ChatHandlers:
             return ""
         return self.article(citations[int(choice)])
 
-    def vote(self, turns: dict[int, dict[str, Any]], index: int, liked: bool | str) -> str | None:
+    def vote(
+        self, turns: dict[int, dict[str, Any]], index: int, liked: bool | str, session: str = ""
+    ) -> str | None:
         """Record 👍/👎 on the assistant message at ``index``; the vote written, or None if nothing was.
 
-        Messages that are not answers (error notices) have no turn and are not recorded.
+        Messages that are not answers (error notices) have no turn and are not recorded; a session
+        votes once per answer, within the feedback log's rate limits (see ``FeedbackLog``).
         """
         vote = {True: "up", "Like": "up", False: "down", "Dislike": "down"}.get(liked)
-        turn = turns.get(index)
+        turn = turns.get(index) if isinstance(index, int) else None
         if turn is None or vote is None:
             return None
-        append_feedback(self.settings.feedback_path, turn["question"], turn["answer"], turn["citations"], vote)
+        written = self.feedback.record(
+            session, turn["question"], turn["answer"], turn["citations"], vote, answer_key=str(index)
+        )
+        if written is None:
+            return None
         log.info("feedback %s on message %d", vote, index)
         return vote
 
-    def on_like(self, turns: dict[int, dict[str, Any]], data: gr.LikeData) -> None:
+    def on_like(self, turns: dict[int, dict[str, Any]], data: gr.LikeData, request: gr.Request) -> None:
         index = data.index if isinstance(data.index, int) else data.index[0]
-        if self.vote(turns, index, data.liked):
+        session = getattr(request, "session_hash", None) or ""
+        if self.vote(turns, index, data.liked, session):
             gr.Info(MESSAGES["thanks"][_language(turns[index]["question"])])
 
     @staticmethod
@@ -293,8 +310,9 @@ def build_ui(pipeline: AnswersQuestions, *, concurrency: int = CONCURRENCY) -> g
     chat = ChatHandlers(pipeline)
 
     with gr.Blocks(title="اسأل الأخبار · Ask the news", analytics_enabled=False) as demo:
-        turns = gr.State({})  # assistant message index -> {question, answer, citations}
-        current = gr.State([])  # citations (as dicts) of the answer shown in the sources panel
+        # assistant message index -> {question, answer, citations}; both dropped an hour after their last use
+        turns = gr.State({}, time_to_live=SESSION_TTL_SECONDS)
+        current = gr.State([], time_to_live=SESSION_TTL_SECONDS)  # citations of the answer in the sources panel
         gr.HTML(HEADER)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
@@ -361,6 +379,21 @@ def build_ui(pipeline: AnswersQuestions, *, concurrency: int = CONCURRENCY) -> g
 
     demo.queue(default_concurrency_limit=concurrency, max_size=256)
     return demo
+
+
+def trim_chat(
+    messages: list[dict[str, Any]], turns: dict[int, dict[str, Any]], keep: int = MAX_MESSAGES
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The last ``keep - 2`` messages (room for the next question and answer), turns renumbered to match.
+
+    Example: ``trim_chat([m0, m1, m2, m3], {1: t1, 3: t3}, keep=4) == ([m2, m3], {1: t3})``
+    """
+    messages = list(messages or [])
+    drop = max(0, len(messages) - (keep - 2))
+    if not drop:
+        return messages, dict(turns or {})
+    kept = {int(i) - drop: t for i, t in (turns or {}).items() if int(i) >= drop}
+    return messages[drop:], kept
 
 
 def _picker_update(citations: list[Citation]) -> dict[str, Any]:
