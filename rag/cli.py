@@ -127,6 +127,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rag.eval.report import to_json
 
     settings = _settings(args)
+    if args.load:
+        from rag.bench.load import bench_load, format_load
+
+        result = bench_load(
+            settings, gold_path=args.gold, clients=args.clients, seconds=args.seconds,
+            long_clients=args.long_clients, long_seconds=args.long_seconds,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+        print(to_json(result) if args.json else format_load(result))
+        return 0
     ann_size = args.ann_size or (ANN_LARGE_SIZE if args.large else ANN_DEFAULT_SIZE)
     if ann_size < 100:
         raise ConfigError(f"--ann-size {ann_size} is too small; use at least 100 vectors")
@@ -197,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", type=int, default=20, help="timed asks (default 20)")
     p.add_argument("--repeat", type=int, default=3, help="build/encode runs; the fastest counts (default 3)")
     p.add_argument("--gold", type=Path, default=Path("seeds/gold_qa.jsonl"), help="where the timed questions come from")
+    p.add_argument("--load", action="store_true",
+                   help="instead: start the app on a loopback port and drive it with many chats at once")
+    p.add_argument("--clients", type=int, default=32, help="--load: concurrent chats (default 32)")
+    p.add_argument("--seconds", type=float, default=60, help="--load: duration in seconds (default 60)")
+    p.add_argument("--long-clients", type=int, default=8, help="--load: chats of the memory run (default 8)")
+    p.add_argument("--long-seconds", type=float, default=300,
+                   help="--load: duration of the memory run that follows (default 300; 0 skips it)")
     p.add_argument("--torch-threads", type=int, help="model threads (default: torch's choice; 1 on a busy machine)")
     p.add_argument("--corpus", type=Path, help="corpus for the build measure (default: seeds/)")
     common(p)
