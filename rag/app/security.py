@@ -110,4 +110,7 @@ def launch_security_options(blocked: list[Path] | None = None) -> dict[str, Any]
         "max_file_size": 1,  # bytes: a second lock on the upload route the middleware already closes
         "blocked_paths": [str(Path(p).resolve()) for p in blocked or []],
         "state_session_capacity": SESSION_CAPACITY,
+        # Gradio 6 would otherwise save every question and answer in the browser's storage and
+        # serve a run-history page: nothing the chat needs, and a copy of each chat kept on the device.
+        "run_history": False,
     }
