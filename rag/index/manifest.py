@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 3  # 3: the manifest lists every file's size and SHA-256
 NORMALIZER_VERSION = "ar-3"  # bump when rag.text.normalize / rag.text.analyze change
 CHUNKER_VERSION = "sent-1"  # bump when rag.ingest.chunk changes
+#: Files of a build without a checksum: the manifest itself, and the corpus profile, which calibration may
+#: rewrite in place (it is checked when it is read).
+UNCHECKED_FILES = frozenset({"manifest.json", "profile.json"})
 _BUILD_NAME = re.compile(r"build-[A-Za-z0-9_-]+")
 _CHECKED = ("format_version", "model", "model_hash", "query_prefix", "passage_prefix", "normalizer", "chunker")
 
@@ -132,7 +135,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def file_checksums(build: Path) -> dict[str, dict[str, Any]]:
-    """``{relative path: {"size", "sha256"}}`` for every file of ``build`` except ``manifest.json``.
+    """``{relative path: {"size", "sha256"}}`` for every file of ``build`` but ``UNCHECKED_FILES``.
 
     Example: ``file_checksums(build)["vectors.npy"]["size"] > 0``
     """
@@ -140,7 +143,7 @@ def file_checksums(build: Path) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(p for p in build.rglob("*") if p.is_file()):
         name = path.relative_to(build).as_posix()
-        if name != "manifest.json":
+        if name not in UNCHECKED_FILES:
             out[name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
     return out
 
