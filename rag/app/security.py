@@ -56,6 +56,10 @@ BLOCKED_SUFFIXES = ("/upload", "/upload_progress")
 SESSION_CAPACITY = 500
 #: Seconds a session's state is kept after its last update.
 SESSION_TTL_SECONDS = 3600
+#: Worker threads of the server (Gradio's default is 40): each thread that runs the model keeps its own
+#: allocator arena and buffers, so the app's memory grows until every worker has run once; fewer workers,
+#: less to grow. The chat answers 8 questions at once (rag.app.ui.CONCURRENCY), so 16 leave room for the rest.
+MAX_THREADS = 16
 
 
 class SecurityMiddleware:
@@ -110,6 +114,7 @@ def launch_security_options(blocked: list[Path] | None = None) -> dict[str, Any]
         "max_file_size": 1,  # bytes: a second lock on the upload route the middleware already closes
         "blocked_paths": [str(Path(p).resolve()) for p in blocked or []],
         "state_session_capacity": SESSION_CAPACITY,
+        "max_threads": MAX_THREADS,
         # Gradio 6 would otherwise save every question and answer in the browser's storage and
         # serve a run-history page: nothing the chat needs, and a copy of each chat kept on the device.
         "run_history": False,
