@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     print(f"serving the chat on {url} (the model and index load in the background; Ctrl-C stops)", flush=True)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, quiet=not args.share,
-                **launch_options())
+                **launch_options(settings))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         k=getattr(args, "k", None),
         vector_store=getattr(args, "store", None),
         milvus_uri=getattr(args, "milvus_uri", None),
+        follow_symlinks=getattr(args, "follow_symlinks", None) or None,
     )
 
 
@@ -73,6 +74,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     else:
         for s in report.skipped:
             print(f"skipped {s.path}: {s.reason}")
+        for reason in report.rebuilt_because:
+            print(f"rebuilt: {reason}")
         print(
             f"{report.documents} documents, {report.chunks} chunks "
             f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f} s "
@@ -84,7 +87,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     if args.question is None:
         return cmd_chat(args)
-    from rag.pipeline import validate_question
+    from rag.retrieve.question import validate_question
 
     settings = _settings(args)
     validate_question(args.question, settings.max_question_chars)  # fail before loading the model
@@ -145,12 +148,18 @@ def _print_sources(answer) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag.eval.evaluate import evaluate
-    from rag.eval.gold import load_gold
+    from rag.eval.gold import check_sources, load_gold
     from rag.eval.report import compare_reports, format_comparison, summary_text, to_json, write_report
+    from rag.ingest.load import load_corpus
 
     items = load_gold(args.gold)  # every line validated before the model loads
     old = _load_report(args.compare) if args.compare else None
     settings = _settings(args)
+    documents, _ = load_corpus(settings.corpus_dir, follow_symlinks=settings.follow_symlinks)
+    for warning in check_sources(
+        items, [d.doc_id for d in documents], args.gold, allow_missing=args.allow_missing_sources
+    ):
+        print(f"warning: {warning}", file=sys.stderr)
     pipeline = _load_pipeline(settings, quiet=args.json)
     report = evaluate(pipeline, items, k=args.k, backend=args.backend, progress=_progress())
     if args.out:
@@ -208,6 +217,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rag.eval.report import to_json
 
     settings = _settings(args)
+    if args.load:
+        from rag.bench.load import bench_load, format_load
+
+        result = bench_load(
+            settings, gold_path=args.gold, clients=args.clients, seconds=args.seconds,
+            long_clients=args.long_clients, long_seconds=args.long_seconds,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+        print(to_json(result) if args.json else format_load(result))
+        return 0
     ann_size = args.ann_size or (ANN_LARGE_SIZE if args.large else ANN_DEFAULT_SIZE)
     if ann_size < 100:
         raise ConfigError(f"--ann-size {ann_size} is too small; use at least 100 vectors")
@@ -261,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="folder of .txt/.md articles (default: seeds/)")
     common(p)
     p.add_argument("--rebuild", action="store_true", help="ignore the existing index and embed everything again")
+    p.add_argument(
+        "--follow-symlinks", action="store_true",
+        help="read articles that are symbolic links (skipped by default: a link can point anywhere)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with the counts as the last line")
     p.set_defaults(func=cmd_index)
 
@@ -271,7 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
         common(p)
 
     p = sub.add_parser("ask", help="ask one question (without one: chat, as `rag chat`)")
-    p.add_argument("question", nargs="?", help="the question, in Arabic or English (omit it to chat)")
+    p.add_argument(
+        "question", nargs="?",
+        help='the question, in Arabic or English (omit it to chat; one starting with "-" works too, or after --)',
+    )
     asking(p)
     p.add_argument("--doc", action="append", metavar="DOC_ID",
                    help="search only this article (its file name); repeat for several")
@@ -299,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, help="answer backend (default extractive)")
     p.add_argument("--out", type=Path, help="folder for report.json, report.md and metrics.png")
     p.add_argument("--compare", type=Path, metavar="OLD_REPORT", help="an earlier report.json to compare with")
+    p.add_argument(
+        "--allow-missing-sources", action="store_true",
+        help="warn (instead of stopping) when a gold line's sources name an article missing from the corpus",
+    )
     p.add_argument("--corpus", type=Path, help="corpus to index first if there is no index yet")
     common(p)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object as the last line")
@@ -328,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", type=int, default=20, help="timed asks (default 20)")
     p.add_argument("--repeat", type=int, default=3, help="build/encode runs; the fastest counts (default 3)")
     p.add_argument("--gold", type=Path, default=Path("seeds/gold_qa.jsonl"), help="where the timed questions come from")
+    p.add_argument("--load", action="store_true",
+                   help="instead: start the app on a loopback port and drive it with many chats at once")
+    p.add_argument("--clients", type=int, default=32, help="--load: concurrent chats (default 32)")
+    p.add_argument("--seconds", type=float, default=60, help="--load: duration in seconds (default 60)")
+    p.add_argument("--long-clients", type=int, default=8, help="--load: chats of the memory run (default 8)")
+    p.add_argument("--long-seconds", type=float, default=300,
+                   help="--load: duration of the memory run that follows (default 300; 0 skips it)")
     p.add_argument("--torch-threads", type=int, help="model threads (default: torch's choice; 1 on a busy machine)")
     p.add_argument("--corpus", type=Path, help="corpus for the build measure (default: seeds/)")
     p.add_argument("--scaling-sizes", default="5,50,500",
@@ -343,7 +380,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "ask":
+        # A question that starts with "-" looks like an option to argparse: take the one unknown
+        # argument as the question when none was given.
+        if args.question is None and len(extra) == 1:
+            args.question, extra = extra[0], []
+        if args.question is None:
+            parser.error('rag ask needs a question: rag ask "QUESTION" (or rag ask -- "-QUESTION")')
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

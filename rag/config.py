@@ -38,6 +38,7 @@ class Settings:
     # --- corpus and index -------------------------------------------------
     corpus_dir: Path = Path("seeds")  # folder of .txt/.md articles
     index_dir: Path = Path("index")  # where `rag index` writes FAISS + BM25 + manifest
+    follow_symlinks: bool = False  # read articles that are symbolic links (they can point anywhere)
     # --- embedding model --------------------------------------------------
     model: str = BUNDLED_MODEL  # sentence-transformers name or local path
     cache_dir: Path | None = None  # materialized bundled model; None -> default_cache_dir()
@@ -68,6 +69,7 @@ class Settings:
     # --- answering --------------------------------------------------------
     backend: str = "extractive"
     max_question_chars: int = 2000
+    max_query_tokens: int = 128  # a longer question is embedded by its first 128 tokens: bounded cost
     max_quotes: int = 2  # sentences quoted by the extractive backend
     openai_base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
     openai_model: str | None = None
@@ -94,6 +96,8 @@ class Settings:
             raise ConfigError(f"k {self.k} must be >= 1")
         if self.candidates < self.k:
             raise ConfigError(f"candidates {self.candidates} must be >= k ({self.k})")
+        if not 8 <= self.max_query_tokens <= 510:
+            raise ConfigError(f"max_query_tokens {self.max_query_tokens} must be between 8 and 510")
         if self.max_question_chars < 1:
             raise ConfigError(f"max_question_chars {self.max_question_chars} must be >= 1")
 

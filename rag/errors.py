@@ -23,6 +23,10 @@ class IndexNotFoundError(RagError):
     """No index exists where one was expected."""
 
 
+class IndexWriteError(RagError):
+    """The index folder cannot be written (permissions, full disk)."""
+
+
 class IndexMismatchError(RagError):
     """The saved index was built with settings that differ from the current ones."""
 
@@ -32,7 +36,11 @@ class StoreError(RagError):
 
 
 class QuestionError(RagError, ValueError):
-    """The question is empty, whitespace only or too long."""
+    """The question is empty, whitespace only, too long or holds a NUL character."""
+
+
+class UnsupportedQuestionError(QuestionError):
+    """The question is not one the chat answers (not Arabic or English); the message is the bilingual notice."""
 
 
 class BackendError(RagError):

@@ -22,28 +22,10 @@ from rag.index.index import Index
 from rag.retrieve.followup import rewrite_follow_up
 from rag.retrieve.hybrid import Retriever
 from rag.retrieve.query import CachedEmbedder, prepare_query
+from rag.retrieve.question import validate_question
 from rag.types import Answer, Document, Hit, Query
 
 log = logging.getLogger(__name__)
-
-
-def validate_question(question: str, max_chars: int = 2000) -> str:
-    """The question stripped, or a QuestionError saying what is wrong with it.
-
-    Example: ``validate_question("  متى؟ ") == "متى؟"``
-    """
-    if not isinstance(question, str):
-        raise QuestionError(f"the question must be text, got {type(question).__name__}")
-    stripped = question.strip()
-    if not stripped:
-        raise QuestionError("the question is empty: type a question about the articles")
-    if len(stripped) > max_chars:
-        raise QuestionError(
-            f"the question is too long ({len(stripped):,} characters; the limit is {max_chars:,})"
-        )
-    if "\x00" in stripped:
-        raise QuestionError("the question contains a NUL character")
-    return stripped
 
 
 class Pipeline:

@@ -72,6 +72,28 @@ def test_ask_rejects_bad_questions(tmp_path: Path, question: str, needle: str) -
     assert_clean_error(rag("ask", question, "--index-dir", str(tmp_path / "index"), "--json"), needle)
 
 
+def test_ask_gives_the_bilingual_notice_for_another_language(tmp_path: Path) -> None:
+    from rag.retrieve.question import NOT_ANSWERED
+
+    proc = rag("ask", "Combien vaut l'accord ?", "--index-dir", str(tmp_path / "index"))
+    assert_clean_error(proc, NOT_ANSWERED)
+
+
+def test_eval_rejects_an_empty_gold_file_and_sources_missing_from_the_corpus(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n  \n", encoding="utf-8")
+    assert_clean_error(rag("eval", "--gold", str(empty), "--index-dir", str(tmp_path / "i")),
+                       str(empty), "holds no question")
+    lines = GOLD.read_text(encoding="utf-8").splitlines()[:3]
+    bad = json.loads(lines[2])
+    bad["sources"] = [*bad["sources"], "missing-article.txt"]
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join([*lines[:2], json.dumps(bad, ensure_ascii=False)]) + "\n", encoding="utf-8")
+    proc = rag("eval", "--gold", str(gold), "--index-dir", str(tmp_path / "i"))
+    assert_clean_error(proc, "gold.jsonl line 3", '"missing-article.txt"', "not an article of the corpus",
+                       "--allow-missing-sources")
+
+
 def test_eval_rejects_malformed_gold_naming_line_and_field(tmp_path: Path) -> None:
     good = GOLD.read_text(encoding="utf-8").splitlines()[0]
     bad = json.loads(GOLD.read_text(encoding="utf-8").splitlines()[1])

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import gradio as gr
 
-from rag.app.feedback import append_feedback
+from rag.app.feedback import FeedbackLog
 from rag.app.loading import LoadStatus
 from rag.app.render import (
     answer_html,
@@ -27,8 +27,9 @@ from rag.app.render import (
     message_html,
     sources_html,
 )
+from rag.app.security import SESSION_TTL_SECONDS, launch_security_options
 from rag.config import Settings
-from rag.errors import QuestionError
+from rag.errors import QuestionError, UnsupportedQuestionError
 from rag.profile import Profile, examples_from_titles
 from rag.text.normalize import detect_language
 from rag.types import LANGUAGES, Answer, Citation, Document
@@ -46,6 +47,8 @@ SHOWN_QUESTION_CHARS = 400
 
 #: Example-question buttons shown under the chat (filled from the corpus once it is loaded).
 MAX_EXAMPLES = 8
+#: Messages kept in a chat: older ones are dropped (with their turns), so a session's state stays bounded.
+MAX_MESSAGES = 60
 
 MESSAGES = {
     "empty": {
@@ -56,6 +59,10 @@ MESSAGES = {
         "ar": "السؤال طويل جدًا ({n:,} حرفًا، والحد الأقصى {limit:,} حرف). اختصر السؤال وأعد المحاولة.",
         "en": "The question is too long ({n:,} characters; the limit is {limit:,}). "
         "Please shorten it and try again.",
+    },
+    "nul": {
+        "ar": "يحتوي السؤال على محرف NUL (\\x00): اكتب السؤال نصًا عاديًا.",
+        "en": "The question contains a NUL character (\\x00): type the question as plain text.",
     },
     "failed": {
         "ar": "عذرًا، حدث خطأ ما أثناء إعداد الإجابة. حاول مرة أخرى بعد قليل.",
@@ -270,13 +277,17 @@ def example_questions(pipeline: AnswersQuestions) -> dict[str, list[str]]:
     return {lang: list(examples.get(lang, ())) for lang in LANGUAGES}
 
 
-def launch_options() -> dict[str, Any]:
-    """Theme and CSS for ``Blocks.launch`` (Gradio 6 takes them there, not in the ``Blocks`` constructor).
+def launch_options(settings: Settings | None = None) -> dict[str, Any]:
+    """Arguments for ``Blocks.launch``: theme and CSS (Gradio 6 takes them there, not in the ``Blocks``
+    constructor), and the security options (headers, no uploads, the index and corpus never served,
+    bounded sessions; see ``rag.app.security``).
 
-    Example: ``build_ui(pipeline).launch(server_port=7860, **launch_options())``
+    Example: ``build_ui(pipeline).launch(server_port=7860, **launch_options(pipeline.settings))``
     """
     theme = gr.themes.Default(font=FONTS, font_mono=MONO_FONTS)
-    return {"theme": theme, "css": CSS, "js": PAGE_JS}
+    blocked = [settings.index_dir, settings.corpus_dir] if settings is not None else []
+    return {"theme": theme, "css": CSS, "js": PAGE_JS, **launch_security_options(blocked)}
+
 
 
 def status_text(status: LoadStatus, lang: str) -> str:
@@ -310,10 +321,17 @@ def status_html(status: LoadStatus) -> str:
 def question_error_text(question: str, error: QuestionError, max_chars: int) -> str:
     """A user-facing message for a rejected question, in the question's language.
 
+    A question the chat does not answer (``UnsupportedQuestionError``) gets the bilingual notice
+    that the CLI prints too.
+
     Example: ``question_error_text("x" * 2001, err, 2000)`` -> ``"The question is too long (2,001 ..."``
     """
+    if isinstance(error, UnsupportedQuestionError):
+        return str(error)
     stripped = question.strip()
     lang = _language(stripped)
+    if "\x00" in question:
+        return MESSAGES["nul"][lang]
     if not stripped:
         return MESSAGES["empty"][lang]
     if len(stripped) > max_chars:
@@ -332,6 +350,7 @@ class ChatHandlers:
     def __init__(self, pipeline: AnswersQuestions) -> None:
         self.pipeline = pipeline
         self.settings = pipeline.settings
+        self.feedback = FeedbackLog(self.settings.resolved_feedback_path)
 
     def respond(
         self,
@@ -348,6 +367,7 @@ class ChatHandlers:
         """
         question = question or ""
         lang = _language(question)
+        messages, turns = trim_chat(messages, turns)
         asked = [*messages, {"role": "user", "content": message_html(_shown(question))}]
         history = [(t["question"], t["answer"]) for _, t in sorted(turns.items())]
         keep = gr.update()
@@ -405,23 +425,31 @@ class ChatHandlers:
             return ""
         return self.article(citations[int(choice)])
 
-    def vote(self, turns: dict[int, dict[str, Any]], index: int, liked: bool | str) -> str | None:
+    def vote(
+        self, turns: dict[int, dict[str, Any]], index: int, liked: bool | str, session: str = ""
+    ) -> str | None:
         """Record 👍/👎 on the assistant message at ``index``; the vote written, or None if nothing was.
 
-        Messages that are not answers (error notices) have no turn and are not recorded.
+        Messages that are not answers (error notices) have no turn and are not recorded; a session
+        votes once per answer, within the feedback log's rate limits (see ``FeedbackLog``).
         """
         vote = {True: "up", "Like": "up", False: "down", "Dislike": "down"}.get(liked)
-        turn = turns.get(index)
+        turn = turns.get(index) if isinstance(index, int) else None
         if turn is None or vote is None:
             return None
-        append_feedback(self.settings.resolved_feedback_path, turn["question"], turn["answer"], turn["citations"],
-                        vote, abstained=turn.get("abstained"))
+        written = self.feedback.record(
+            session, turn["question"], turn["answer"], turn["citations"], vote, answer_key=str(index),
+            abstained=turn.get("abstained"),
+        )
+        if written is None:
+            return None
         log.info("feedback %s on message %d", vote, index)
         return vote
 
-    def on_like(self, turns: dict[int, dict[str, Any]], data: gr.LikeData) -> None:
+    def on_like(self, turns: dict[int, dict[str, Any]], data: gr.LikeData, request: gr.Request) -> None:
         index = data.index if isinstance(data.index, int) else data.index[0]
-        if self.vote(turns, index, data.liked):
+        session = getattr(request, "session_hash", None) or ""
+        if self.vote(turns, index, data.liked, session):
             gr.Info(MESSAGES["thanks"][_language(turns[index]["question"])])
 
     @staticmethod
@@ -444,8 +472,9 @@ def build_ui(pipeline: AnswersQuestions, *, concurrency: int = CONCURRENCY) -> g
     loading = getattr(pipeline, "status", None)
 
     with gr.Blocks(title="اسأل الأخبار · Ask the news", analytics_enabled=False) as demo:
-        turns = gr.State({})  # assistant message index -> {question, answer, citations}
-        current = gr.State([])  # citations (as dicts) of the answer shown in the sources panel
+        # assistant message index -> {question, answer, citations}; both dropped an hour after their last use
+        turns = gr.State({}, time_to_live=SESSION_TTL_SECONDS)
+        current = gr.State([], time_to_live=SESSION_TTL_SECONDS)  # citations of the answer in the sources panel
         gr.HTML(HEADER)
         status = gr.HTML(status_html(loading()) if loading else "", elem_id="status")
         with gr.Row(equal_height=False):
@@ -557,6 +586,21 @@ def _example_updates(examples: list[str]) -> list[dict[str, Any]]:
         else:
             out.append({"value": "", "visible": False, "elem_classes": ["example"]})
     return out
+
+
+def trim_chat(
+    messages: list[dict[str, Any]], turns: dict[int, dict[str, Any]], keep: int = MAX_MESSAGES
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The last ``keep - 2`` messages (room for the next question and answer), turns renumbered to match.
+
+    Example: ``trim_chat([m0, m1, m2, m3], {1: t1, 3: t3}, keep=4) == ([m2, m3], {1: t3})``
+    """
+    messages = list(messages or [])
+    drop = max(0, len(messages) - (keep - 2))
+    if not drop:
+        return messages, dict(turns or {})
+    kept = {int(i) - drop: t for i, t in (turns or {}).items() if int(i) >= drop}
+    return messages[drop:], kept
 
 
 def _picker_update(citations: list[Citation]) -> dict[str, Any]:

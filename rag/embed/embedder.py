@@ -60,6 +60,7 @@ class SentenceTransformerEmbedder:
         self.query_prefix = settings.resolved_query_prefix
         self.passage_prefix = settings.resolved_passage_prefix
         self.batch_size = settings.embed_batch_size
+        self.max_query_tokens = settings.max_query_tokens
         # One forward pass at a time: the app serves several chats with one shared model.
         self._lock = threading.Lock()
 
@@ -68,6 +69,24 @@ class SentenceTransformerEmbedder:
             return []
         enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)
         return [len(ids) for ids in enc["input_ids"]]
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of ``text`` that is at most ``max_tokens`` model tokens (``text`` if it fits).
+
+        The cut falls at the end of a token, so no word is split in the middle of a subword.
+        """
+        if len(text) <= max_tokens:  # every token covers at least one character
+            return text
+        # A prefix is tokenized first (tokens rarely span 8 characters): the first max_tokens tokens of a
+        # prefix holding more than that are the text's own, so only a prefix's cost is paid.
+        for part in (text[: max_tokens * 8], text):
+            enc = self.tokenizer(part, add_special_tokens=False, truncation=False, return_offsets_mapping=True)
+            offsets = enc["offset_mapping"]
+            if len(offsets) > max_tokens:
+                return text[: offsets[max_tokens - 1][1]]
+            if len(part) == len(text):
+                break
+        return text
 
     def _encode(self, texts: list[str], batch_size: int, progress: bool = False) -> np.ndarray:
         if not texts:
@@ -83,10 +102,13 @@ class SentenceTransformerEmbedder:
         return self._encode([self.passage_prefix + t for t in texts], self.batch_size, progress)
 
     def embed_queries(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        return self._encode([self.query_prefix + t for t in texts], max(self.batch_size, 64), progress)
+        # Each query is cut to max_query_tokens: the cost of a question is bounded whatever its length
+        # (a 2,000-character question otherwise pads its whole batch to 512 tokens).
+        texts = [self.query_prefix + self.truncate(t, self.max_query_tokens) for t in texts]
+        return self._encode(texts, max(self.batch_size, 64), progress)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._encode([self.query_prefix + text], 1)[0]
+        return self.embed_queries([text])[0]
 
 
 def model_fingerprint(settings: Settings) -> str:

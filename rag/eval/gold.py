@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class GoldItem:
         sources: Document ids (file names) of every article that answers it.
         evidence: Verbatim spans of those articles that contain the answer.
         follows: The id of the question this one leans on (a follow-up), else None.
+        line: Its line number in the gold file (0 when not read from a file); not compared.
     """
 
     id: str
@@ -43,6 +44,7 @@ class GoldItem:
     sources: tuple[str, ...]
     evidence: tuple[str, ...]
     follows: str | None = None
+    line: int = field(default=0, compare=False)
 
     @property
     def answerable(self) -> bool:
@@ -62,8 +64,8 @@ def load_gold(path: Path) -> list[GoldItem]:
         The items in file order.
 
     Raises:
-        GoldFileError: The file is missing, not UTF-8, or a line is malformed; the message
-            names the file, the line number and the field.
+        GoldFileError: The file is missing, not UTF-8, holds no question, or a line is
+            malformed; the message names the file, the line number and the field.
     """
     path = Path(path)
     try:
@@ -83,8 +85,49 @@ def load_gold(path: Path) -> list[GoldItem]:
             continue
         item = _parse_line(line, f"{path.name} line {number}", seen)
         seen.add(item.id)
-        items.append(item)
+        items.append(replace(item, line=number))
+    if not items:
+        raise GoldFileError(
+            f"{path}: the gold file holds no question (it is empty or only blank lines); "
+            "write one JSON object per line (see seeds/gold_qa.jsonl)"
+        )
     return items
+
+
+def check_sources(
+    items: Iterable[GoldItem], doc_ids: Iterable[str], path: Path | str, *, allow_missing: bool = False
+) -> list[str]:
+    """Check that every ``sources`` entry names an article of the corpus.
+
+    Example: ``check_sources(items, ["a.txt"], "gold.jsonl", allow_missing=True) == []`` when all cite a.txt.
+
+    Args:
+        items: Gold items from ``load_gold`` (their ``line`` is named in the messages).
+        doc_ids: The corpus's document ids (file names).
+        path: The gold file, for the messages.
+        allow_missing: Return the problems as warnings instead of raising.
+
+    Returns:
+        One line per missing article (empty when all are there); only with ``allow_missing``.
+
+    Raises:
+        GoldFileError: a source is missing and ``allow_missing`` is off; names the file, line and article.
+    """
+    known = set(doc_ids)
+    name = Path(path).name
+    problems = [
+        f'{name} line {item.line}: "sources" names "{doc_id}" ({item.id}), which is not an article of the corpus'
+        for item in items
+        for doc_id in item.sources
+        if doc_id not in known
+    ]
+    if problems and not allow_missing:
+        more = f"\n  (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise GoldFileError(
+            "\n  ".join(problems[:5]) + more
+            + "\nFix the ids, index the missing articles, or pass --allow-missing-sources to score anyway"
+        )
+    return problems
 
 
 def check_evidence(items: Iterable[GoldItem], documents: Mapping[str, str]) -> list[str]:

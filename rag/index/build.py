@@ -17,9 +17,19 @@ import numpy as np
 
 from rag.config import Settings
 from rag.embed.embedder import Embedder, model_fingerprint
-from rag.errors import CorpusError, IndexMismatchError, IndexNotFoundError
+from rag.errors import CorpusError, IndexMismatchError, IndexNotFoundError, IndexWriteError
 from rag.index.index import Index, chunk_rows, sentence_keys
-from rag.index.manifest import index_settings, library_versions, live_build, manifest_differences, read_manifest
+from rag.index.manifest import (
+    build_lock,
+    index_settings,
+    library_versions,
+    live_build,
+    manifest_differences,
+    not_writable,
+    read_manifest,
+    remove_leftovers,
+    verify_build,
+)
 from rag.index.vector_store import StoreData, make_stores
 from rag.ingest.chunk import chunk_document
 from rag.ingest.load import load_corpus
@@ -78,6 +88,7 @@ class BuildReport:
             "seconds": round(self.seconds, 3),
             "model": self.model,
             "dim": self.dim,
+            "rebuilt_because": self.rebuilt_because,
         }
 
 
@@ -109,7 +120,7 @@ def build_index(
         CorpusError: the corpus folder is missing or has no usable article.
     """
     t0 = time.perf_counter()
-    documents, skipped = load_corpus(settings.corpus_dir)
+    documents, skipped = load_corpus(settings.corpus_dir, follow_symlinks=settings.follow_symlinks)
     if not documents:
         raise CorpusError(
             f"no usable article in {settings.corpus_dir} ({len(skipped)} file(s) skipped); "
@@ -124,15 +135,41 @@ def build_index(
         try:
             previous = read_manifest(settings.index_dir)
             reasons = manifest_differences(previous, expected)
-        except (IndexNotFoundError, IndexMismatchError) as e:
+            if not reasons:  # the live build's files against their recorded sizes and checksums
+                reasons = [f"damaged: {p}" for p in verify_build(live_build(settings.index_dir), previous)]
+        except IndexNotFoundError:
+            pass  # a first build
+        except IndexMismatchError as e:
             reasons = [str(e)]
         if previous is not None and not reasons and previous.get("documents") == doc_hashes:
+            _tidy(settings.index_dir)
             counts = previous["counts"]
             log.info("index is up to date (%d documents, %d chunks)", counts["documents"], counts["chunks"])
             return BuildReport(
                 len(documents), counts["chunks"], 0, counts["chunks"], skipped,
                 time.perf_counter() - t0, settings.model, previous["dim"],
             )
+
+    with build_lock(settings.index_dir):
+        remove_leftovers(settings.index_dir)
+        return _build(settings, embedder, documents, skipped, expected, previous, reasons, progress, on_progress,
+                      t0)
+
+
+def _tidy(folder) -> None:
+    """Remove leftovers of earlier builds if no build is running (and the folder is writable)."""
+    try:
+        with build_lock(folder, wait=False) as held:
+            if held:
+                remove_leftovers(folder)
+    except IndexWriteError as e:  # a read-only index folder still serves its (intact) index
+        log.debug("not tidying %s: %s", folder, e)
+
+
+def _build(settings, embedder, documents, skipped, expected, previous, reasons, progress, on_progress,
+           t0) -> BuildReport:
+    """The body of ``build_index`` once the folder's lock is held."""
+    doc_hashes = {d.doc_id: d.sha256 for d in documents}
 
     # Reuse chunks and vectors of unchanged documents from a compatible previous index; a change of
     # vector store or ANN structure alone keeps every embedding (the stores are rebuilt whole).
@@ -215,10 +252,14 @@ def build_index(
     }
     # A profile fitted to this corpus (rag calibrate) survives rebuilds; the examples follow the corpus.
     profile = _previous_profile(settings.index_dir).with_(examples=corpus_examples(settings.corpus_dir, documents))
-    Index(
+    index = Index(
         {d.doc_id: d for d in documents}, chunks, vectors, stores, manifest,
         sentence_vectors, sentence_rows, vocab, vocab_vectors, profile, words,
-    ).save(settings.index_dir)
+    )
+    try:
+        index.save(settings.index_dir)
+    except OSError as e:
+        raise not_writable(settings.index_dir, e) from e
     return BuildReport(
         len(documents), len(chunks), embedded, len(chunks) - embedded, skipped,
         time.perf_counter() - t0, settings.model, dim, reasons,
@@ -332,7 +373,11 @@ def _embed_documents(
         per_doc[doc.doc_id] = (chunks, spans, [[local[s] for s in c.sentences] for c in chunks])
         texts.extend(c.text for c in chunks)
         texts.extend(doc.text[a:b] for a, b in spans)
-    vectors = _in_steps(texts, model.embed_passages, "passages", report)
+    # Each distinct text is embedded once: a chunk of one sentence is that sentence, and articles repeat lines.
+    unique = list(dict.fromkeys(texts))
+    unique_vectors = _in_steps(unique, model.embed_passages, "passages", report)
+    row_of = {t: i for i, t in enumerate(unique)}
+    vectors = unique_vectors[[row_of[t] for t in texts]] if texts else unique_vectors
     out: dict[str, _DocPart] = {}
     cursor = 0
     for doc_id, (chunks, spans, rows) in per_doc.items():

@@ -22,7 +22,14 @@ import numpy as np
 from rag.config import Settings
 from rag.embed.embedder import model_fingerprint
 from rag.errors import IndexMismatchError
-from rag.index.manifest import index_settings, live_build, manifest_differences, read_manifest, write_atomic
+from rag.index.manifest import (
+    file_checksums,
+    index_settings,
+    live_build,
+    manifest_differences,
+    read_manifest,
+    write_atomic,
+)
 from rag.index.vector_store import LexicalStore, Rows, Stores, VectorStore, load_stores
 from rag.profile import PROFILE_FILE, Profile
 from rag.types import Chunk, Document
@@ -136,6 +143,8 @@ class Index:
             self.profile.save(tmp / PROFILE_FILE)
             (tmp / "words.json").write_text(json.dumps(self.words, ensure_ascii=False))
             # The manifest goes last: a build folder without one is incomplete by definition.
+            # It records every other file's size and checksum (see manifest.verify_build).
+            self.manifest = {**self.manifest, "files": file_checksums(tmp)}
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, ensure_ascii=False, indent=2))
             os.replace(tmp, build)
             write_atomic(folder / "CURRENT", build.name + "\n")

@@ -3,25 +3,43 @@
 On disk an index folder holds ``CURRENT`` (the name of the live build) and one folder per
 build. A build goes live by atomically replacing ``CURRENT``, so a crash mid-build leaves the
 previous index loadable. The manifest (written last) records the format version, the model and
-its weights hash, the normalizer and chunker settings, the document hashes and library versions.
+its weights hash, the normalizer and chunker settings, the document hashes, library versions and
+the size and SHA-256 of every other file of the build, so a damaged file is found before it is used.
+
+A build holds the folder's lock (``.lock``, ``flock``): leftovers of killed builds
+(``.tmp-build-*``) and superseded builds are removed only under it, so never from under a build
+that is still running. The kernel releases the lock when its holder dies, even by SIGKILL.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import logging
 import os
 import platform
+import re
+import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.errors import IndexMismatchError, IndexNotFoundError
+from rag.errors import IndexMismatchError, IndexNotFoundError, IndexWriteError
 
-FORMAT_VERSION = 2
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 3  # 3: the manifest lists every file's size and SHA-256
 NORMALIZER_VERSION = "ar-3"  # bump when rag.text.normalize / rag.text.analyze change
-CHUNKER_VERSION = "sent-2"  # bump when rag.ingest.chunk or rag.ingest.title changes
+CHUNKER_VERSION = "sent-3"  # bump when rag.ingest.chunk or rag.ingest.title changes
+#: Files of a build without a checksum: the manifest itself, and the corpus profile, which calibration may
+#: rewrite in place (it is checked when it is read).
+UNCHECKED_FILES = frozenset({"manifest.json", "profile.json"})
+_BUILD_NAME = re.compile(r"build-[A-Za-z0-9_-]+")
 _CHECKED = (
     "format_version", "model", "model_hash", "query_prefix", "passage_prefix", "normalizer", "chunker", "vector_store",
 )
@@ -87,10 +105,19 @@ def live_build(folder: Path) -> Path:
     """
     folder = Path(folder)
     pointer = folder / "CURRENT"
-    if not pointer.is_file():
-        raise IndexNotFoundError(f"no index in {folder}: build one with `rag index --index-dir {folder}`")
-    build = folder / pointer.read_text().strip()
-    if not (build / "manifest.json").is_file():
+    try:
+        if not pointer.is_file():
+            raise IndexNotFoundError(f"no index in {folder}: build one with `rag index --index-dir {folder}`")
+        name = pointer.read_text().strip()
+        build = folder / name
+        # CURRENT names a build folder of this folder, nothing else (no "../", no absolute path).
+        complete = _BUILD_NAME.fullmatch(name) is not None and (build / "manifest.json").is_file()
+    except (OSError, UnicodeDecodeError) as e:
+        raise IndexMismatchError(
+            f"cannot read the index folder {str(folder)!r} ({getattr(e, 'strerror', None) or e}); "
+            f"give your user read access to it or pass another --index-dir"
+        ) from e
+    if not complete:
         raise IndexMismatchError(
             f"the index in {folder} is damaged ({build.name} has no manifest.json); "
             f"rebuild it with: rag index --rebuild --index-dir {folder}"
@@ -109,3 +136,103 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         ) from e
 
 
+
+
+def file_checksums(build: Path) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"size", "sha256"}}`` for every file of ``build`` but ``UNCHECKED_FILES``.
+
+    Example: ``file_checksums(build)["vectors.npy"]["size"] > 0``
+    """
+    build = Path(build)
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(p for p in build.rglob("*") if p.is_file()):
+        name = path.relative_to(build).as_posix()
+        if name not in UNCHECKED_FILES:
+            out[name] = {"size": path.stat().st_size, "sha256": _sha256(path)}
+    return out
+
+
+def verify_build(build: Path, manifest: dict[str, Any]) -> list[str]:
+    """What is wrong with the files of ``build`` against its manifest: missing, resized or changed files.
+
+    Example: ``verify_build(build, read_manifest(folder)) == []`` for an intact build.
+    """
+    build = Path(build)
+    expected = manifest.get("files")
+    if not isinstance(expected, dict) or not expected:
+        return [f"{build.name} lists no file checksums"]
+    problems = []
+    for name, want in expected.items():
+        path = build / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            problems.append(f"{name} is missing")
+            continue
+        if size != want.get("size"):
+            problems.append(f"{name} has {size:,} bytes, the manifest says {want.get('size'):,}")
+        elif _sha256(path) != want.get("sha256"):
+            problems.append(f"{name} does not match its checksum")
+    return problems
+
+
+@contextmanager
+def build_lock(folder: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the index folder's build lock; yields False (without waiting) when ``wait`` is off and it is taken.
+
+    Raises:
+        IndexWriteError: the folder cannot be created or written.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise not_writable(folder, e) from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def remove_leftovers(folder: Path) -> list[str]:
+    """Delete killed builds' ``.tmp-build-*`` folders and every ``build-*`` that ``CURRENT`` does not name.
+
+    Call it only while holding ``build_lock``. Returns the names removed.
+    """
+    folder = Path(folder)
+    try:
+        live = (folder / "CURRENT").read_text().strip()
+    except OSError:
+        live = None
+    removed = []
+    for path in sorted([*folder.glob(".tmp-build-*"), *folder.glob("build-*")]):
+        if path.name != live and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    for stale in folder.glob(".CURRENT.*"):  # a write_atomic interrupted before its rename
+        stale.unlink(missing_ok=True)
+    if removed:
+        log.info("removed leftover builds in %s: %s", folder, ", ".join(removed))
+    return removed
+
+
+def not_writable(folder: Path, error: OSError) -> IndexWriteError:
+    """The error for an index folder that cannot be written, saying what to do."""
+    return IndexWriteError(
+        f"cannot write the index folder {str(folder)!r} ({error.strerror or error}); make it writable "
+        f"(e.g. chmod u+rwx {folder}) or pass another --index-dir"
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

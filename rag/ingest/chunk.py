@@ -5,6 +5,16 @@ Sentences end at ``. ! ? ؟ ؛`` and at line breaks, never inside a number (``4.
 Chunks pack whole sentences up to a token budget counted with the embedding model's own
 tokenizer, repeating ``overlap`` sentences from the previous chunk. A front-matter block
 (``rag.ingest.title``) is skipped.
+
+Limits that keep build time and index size proportional to the text, whatever the article:
+
+- a sentence longer than the budget (e.g. a 2 MB line without punctuation) is cut at spaces,
+  or anywhere when it has none, into pieces of at most the budget (``split_long``);
+- every sentence is embedded on its own, so an article with more than one sentence per
+  ``MIN_SENTENCE_CHARS`` characters on average (e.g. 100,000 one-word sentences) has its tiny
+  sentences merged with their neighbours until each is at least that long
+  (``merge_tiny_sentences``): at most ``len(text) / MIN_SENTENCE_CHARS + TINY_SENTENCES_ALLOWED``
+  sentences per article. Ordinary articles (about 100 characters per sentence) are untouched.
 """
 
 from __future__ import annotations
@@ -23,6 +33,11 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 # because it is followed by a digit, not whitespace.
 _BOUNDARY = re.compile(r"""[.!?؟؛…]+["'»”’)\]]*(?=\s|$)|[؟؛]+|\r?\n""")
 _TERMINAL = ".!?؟؛…:\"'»”’)"
+
+#: An article averaging fewer characters per sentence than this has its tiny sentences merged.
+MIN_SENTENCE_CHARS = 32
+#: Sentences an article may have beyond one per MIN_SENTENCE_CHARS before merging starts.
+TINY_SENTENCES_ALLOWED = 64
 
 
 def split_sentences(text: str) -> list[Span]:
@@ -92,6 +107,29 @@ def split_long(text: str, span: Span, n_tokens: int, budget: int) -> list[Span]:
     return trim_spans(text, out)
 
 
+def merge_tiny_sentences(
+    spans: list[Span], tokens: list[int], budget: int, min_chars: int = MIN_SENTENCE_CHARS
+) -> tuple[list[Span], list[int]]:
+    """Merge each run of consecutive sentences until it spans ``min_chars`` characters (or would pass ``budget``).
+
+    A merged sentence's token count is the sum of its parts'.
+
+    Example: ``merge_tiny_sentences([(0, 2), (3, 5), (6, 40)], [1, 1, 9], 256, 5) == ([(0, 5), (6, 40)], [2, 9])``
+    """
+    out_spans: list[Span] = []
+    out_tokens: list[int] = []
+    for span, n in zip(spans, tokens, strict=True):
+        if out_spans:
+            s, e = out_spans[-1]
+            if e - s < min_chars and out_tokens[-1] + n <= budget:
+                out_spans[-1] = (s, span[1])
+                out_tokens[-1] += n
+                continue
+        out_spans.append(span)
+        out_tokens.append(n)
+    return out_spans, out_tokens
+
+
 def chunk_document(
     doc: Document,
     count_tokens: TokenCounter,
@@ -133,6 +171,8 @@ def chunk_document(
 
     for span, n in zip(spans, counts, strict=True):
         fit(span, n)
+    if len(sentences) > len(text) // MIN_SENTENCE_CHARS + TINY_SENTENCES_ALLOWED:
+        sentences, tokens = merge_tiny_sentences(sentences, tokens, budget)
 
     # A heading is glued to what follows so it never ends a chunk on its own, unless the two
     # together would not fit in one chunk.

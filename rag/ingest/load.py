@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 from rag.errors import CorpusError
@@ -15,6 +16,8 @@ log = logging.getLogger(__name__)
 SUFFIXES = (".txt", ".md")
 #: Larger files are not news articles; refusing them keeps a stray dump from stalling indexing.
 MAX_DOC_BYTES = 5_000_000
+#: A title is cut to this many characters (an article of one long line would otherwise be its own title).
+MAX_TITLE_CHARS = 200
 
 
 def content_hash(text: str) -> str:
@@ -30,7 +33,7 @@ def title_of(text: str) -> str:
 
     Example: ``title_of("\\n  Headline \\nBody") == "Headline"``
     """
-    return article_meta(text).title
+    return article_meta(text).title[:MAX_TITLE_CHARS]
 
 
 def decode_article(data: bytes) -> str:
@@ -49,37 +52,52 @@ def decode_article(data: bytes) -> str:
         raise ValueError(f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from e
 
 
-def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
+def load_corpus(corpus_dir: Path, *, follow_symlinks: bool = False) -> tuple[list[Document], list[Skipped]]:
     """Read every ``.txt`` and ``.md`` file directly inside ``corpus_dir``, sorted by name.
 
-    Empty files, files that are not UTF-8 text, oversized files and exact duplicates are
-    skipped with a warning naming the file and the reason.
+    Skipped, each with a warning naming the file and the reason: empty files, files that are not
+    UTF-8 text, oversized files, exact duplicates, unreadable files, subfolders (not read: the
+    corpus is one flat folder) and symbolic links (unless ``follow_symlinks``), and anything that
+    resolves outside the corpus folder (even with ``follow_symlinks``, unless it is a link).
+    Other files (``.jsonl``, images...) are ignored without a word; so are hidden entries.
 
     Args:
         corpus_dir: The folder of articles.
+        follow_symlinks: Read the files that symbolic links point to (an explicit choice: a
+            link can point anywhere, e.g. ``/etc/passwd``).
 
     Returns:
         The documents and the skipped files.
 
     Raises:
-        CorpusError: if the folder does not exist or is not a folder.
+        CorpusError: if the folder does not exist, is not a folder or cannot be read.
     """
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {str(corpus_dir)!r} does not exist or is not a folder")
+    try:
+        entries = sorted(corpus_dir.iterdir())
+    except OSError as e:
+        raise CorpusError(
+            f"cannot read the corpus folder {str(corpus_dir)!r} ({e.strerror or e}); "
+            f"give your user read access to it (e.g. chmod u+rx {corpus_dir}) or pass another --corpus"
+        ) from e
+    root = corpus_dir.resolve()
     documents: list[Document] = []
     skipped: list[Skipped] = []
     seen: dict[str, str] = {}
-    for path in sorted(p for p in corpus_dir.iterdir() if p.suffix.lower() in SUFFIXES):
-        reason = None
-        if not path.is_file():
-            reason = "not a regular file"
-        elif path.stat().st_size > MAX_DOC_BYTES:
-            reason = f"too large ({path.stat().st_size:,} bytes; the limit is {MAX_DOC_BYTES:,})"
-        else:
+    for path in entries:
+        if path.name.startswith("."):
+            continue
+        reason = _refusal(path, root, follow_symlinks)
+        if reason is None and path.suffix.lower() not in SUFFIXES:
+            continue  # not an article by its name: ignored, as before
+        if reason is None:
             try:
-                text = decode_article(path.read_bytes())
-            except (OSError, ValueError) as e:
+                text = decode_article(_read_capped(path))
+            except OSError as e:
+                reason = f"unreadable ({e.strerror or e}): give your user read access to it"
+            except ValueError as e:
                 reason = str(e)
             else:
                 digest = content_hash(text)
@@ -95,3 +113,37 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
         meta = article_meta(text)
         documents.append(Document(path.name, meta.title, text, digest, source=meta.source, date=meta.date))
     return documents, skipped
+
+
+def _refusal(path: Path, root: Path, follow_symlinks: bool) -> str | None:
+    """Why ``path`` is not read, or None when it may be (its suffix is checked by the caller)."""
+    try:
+        if path.is_symlink():
+            target = os.readlink(path)
+            if not follow_symlinks:
+                return f"symbolic link to {target}: not followed (rag index --follow-symlinks reads links)"
+            if not path.exists():
+                return f"broken symbolic link to {target}"
+        elif not path.resolve().is_relative_to(root):
+            return f"resolves outside the corpus folder ({path.resolve()})"
+        if path.is_dir():
+            return "subfolder: not read (the corpus is one flat folder; move its articles up to read them)"
+        if path.suffix.lower() not in SUFFIXES:
+            return None
+        if not path.is_file():
+            return "not a regular file"
+        size = path.stat().st_size
+    except OSError as e:
+        return f"unreadable ({e.strerror or e}): give your user read access to it"
+    if size > MAX_DOC_BYTES:
+        return f"too large ({size:,} bytes; the limit is {MAX_DOC_BYTES:,})"
+    return None
+
+
+def _read_capped(path: Path) -> bytes:
+    """The file's bytes; raises ValueError if it grew past the size limit since it was checked."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_DOC_BYTES + 1)
+    if len(data) > MAX_DOC_BYTES:
+        raise ValueError(f"too large (more than {MAX_DOC_BYTES:,} bytes; the limit is {MAX_DOC_BYTES:,})")
+    return data

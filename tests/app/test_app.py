@@ -166,9 +166,10 @@ def test_votes_are_appended_for_answers_only(tmp_path):
     fake = FakePipeline(tmp_path)
     handlers = ChatHandlers(fake)
     _, messages, turns, *_ = run(handlers, "ما قيمة الصفقة؟")[-1]
-    assert handlers.vote(turns, 1, True) == "up"
-    assert handlers.vote(turns, 1, "Dislike") == "down"
-    assert handlers.vote(turns, 0, True) is None  # the user's own message
+    assert handlers.vote(turns, 1, True, "s1") == "up"
+    assert handlers.vote(turns, 1, "Dislike", "s1") is None  # one vote per answer per session
+    assert handlers.vote(turns, 1, "Dislike", "s2") == "down"  # another session
+    assert handlers.vote(turns, 0, True, "s1") is None  # the user's own message
     records = [json.loads(x) for x in fake.settings.feedback_path.read_text(encoding="utf-8").splitlines()]
     assert [r["vote"] for r in records] == ["up", "down"]
     assert records[0]["question"] == "ما قيمة الصفقة؟" and records[0]["citations"][0]["n"] == 1
@@ -191,8 +192,11 @@ def test_build_ui_and_app_flags(tmp_path):
     from app import parse_args
     from rag.app.ui import build_ui, launch_options
 
-    assert isinstance(build_ui(FakePipeline(tmp_path)), gr.Blocks)
-    assert set(launch_options()) == {"theme", "css", "js"}
+    fake = FakePipeline(tmp_path)
+    assert isinstance(build_ui(fake), gr.Blocks)
+    options = launch_options(fake.settings)
+    assert {"theme", "css", "js", "app_kwargs", "blocked_paths", "max_file_size"} <= set(options)
+    assert str(fake.settings.index_dir.resolve()) in options["blocked_paths"]
     args = parse_args([])
     assert (args.host, args.port, args.share, args.corpus, args.index_dir, args.model) == (
         "127.0.0.1", 7860, False, None, None, None)

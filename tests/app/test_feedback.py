@@ -99,3 +99,57 @@ def test_export_of_a_missing_feedback_file_says_where_votes_come_from(tmp_path):
 
     with pytest.raises(RagError, match="no feedback file yet"):
         export_gold(tmp_path / "none.jsonl", tmp_path / "gold.jsonl")
+
+
+# --- bounds: one vote per answer per session, rate limits, capped fields, rotation, escaping ---------------------
+
+
+def test_one_client_voting_200_times_on_one_answer_records_one_line(tmp_path):
+    from rag.app.feedback import FeedbackLog
+
+    log = FeedbackLog(tmp_path / "feedback.jsonl")
+    written = [log.record("session-1", "ما قيمة الصفقة؟", "38 مليار [1]", [CITATION], "up", answer_key="1")
+               for _ in range(200)]
+    assert sum(w is not None for w in written) == 1
+    assert len(read_lines(tmp_path / "feedback.jsonl")) == 1
+    # Another answer of the same session, and the same answer in another session, still count.
+    assert log.record("session-1", "q2", "a2", [], "down", answer_key="3") is not None
+    assert log.record("session-2", "ما قيمة الصفقة؟", "38 مليار [1]", [], "up", answer_key="1") is not None
+
+
+def test_rate_limits_per_session_and_overall_with_a_clock(tmp_path):
+    from rag.app.feedback import FeedbackLog
+
+    now = [0.0]
+    log = FeedbackLog(tmp_path / "f.jsonl", session_per_minute=3, total_per_minute=5, clock=lambda: now[0])
+    results = [log.record("s", f"q{i}", "a", [], "up") is not None for i in range(5)]
+    assert results == [True, True, True, False, False]
+    assert [log.record(f"other{i}", "q", "a", [], "up") is not None for i in range(3)] == [True, True, False]
+    now[0] = 61.0  # a minute later the window has moved on
+    assert log.record("s", "q9", "a", [], "up") is not None
+    assert len(read_lines(tmp_path / "f.jsonl")) == 6
+
+
+def test_fields_are_capped_and_the_log_rotates_within_its_size(tmp_path):
+    from rag.app.feedback import MAX_FIELD_CHARS, append_feedback
+
+    path = tmp_path / "feedback.jsonl"
+    record = append_feedback(path, "q" * 50_000, "a" * 50_000, [CITATION] * 100, "up")
+    assert len(record["question"]) == len(record["answer"]) == MAX_FIELD_CHARS and len(record["citations"]) == 20
+    for i in range(60):
+        append_feedback(path, f"question {i}", "answer " * 100, [], "down", max_bytes=10_000, backups=2)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["feedback.jsonl", "feedback.jsonl.1", "feedback.jsonl.2"]
+    assert all((tmp_path / f).stat().st_size <= 10_000 for f in files)
+    assert read_lines(path)[-1]["question"] == "question 59"  # the newest vote is in the live file
+
+
+def test_control_bidi_and_separator_characters_are_stored_escaped(tmp_path):
+    path = tmp_path / "feedback.jsonl"
+    question = "ما\u202e قيمة\u2066 الصفقة\u2028؟\u200b\x7f\x85\x1b[2J"
+    append_feedback(path, question, "answer\u2029", [], "up")
+    raw = path.read_text(encoding="utf-8")
+    for ch in "\u202e\u2066\u2028\u2029\u200b\x7f\x85\x1b":
+        assert ch not in raw
+    assert "\\u202e" in raw and "\\u2028" in raw and "ما" in raw  # Arabic still readable
+    assert read_lines(path)[0]["question"] == question  # the JSON value is unchanged

@@ -131,3 +131,14 @@ def test_model_fingerprint_of_a_local_folder_hashes_its_weights(tmp_path):
 
 def test_model_fingerprint_of_a_hub_name_is_the_name():
     assert model_fingerprint(Settings(model="org/some-model")) == "name:org/some-model"
+
+
+def test_a_long_query_is_embedded_by_its_first_max_query_tokens(embedder):
+    import numpy as np
+
+    question = "ما قيمة الاتفاقية بين أمازون وأوبن إيه آي وما مدتها؟ " * 40  # about 2,000 characters
+    cut = embedder.truncate(question, embedder.max_query_tokens)
+    assert question.startswith(cut) and len(cut) < len(question)
+    assert embedder.count_tokens([cut]) == [embedder.max_query_tokens]
+    assert embedder.truncate("short question", 128) == "short question"
+    np.testing.assert_allclose(embedder.embed_query(question), embedder.embed_queries([cut])[0], atol=1e-5)

@@ -220,3 +220,28 @@ def test_missing_file_and_non_utf8_raise_gold_file_error(tmp_path: Path) -> None
     latin1.write_bytes(_line().encode("utf-8") + b"\n" + "caf\xe9".encode("latin-1"))
     with pytest.raises(GoldFileError, match="UTF-8"):
         load_gold(latin1)
+
+
+def test_an_empty_gold_file_is_an_error_naming_it(tmp_path):
+    from rag.eval.gold import load_gold
+
+    path = tmp_path / "gold.jsonl"
+    path.write_text("\n \n", encoding="utf-8")
+    with pytest.raises(GoldFileError, match="gold.jsonl: the gold file holds no question"):
+        load_gold(path)
+
+
+def test_sources_missing_from_the_corpus_name_file_line_and_article(tmp_path):
+    from rag.eval.gold import check_sources, load_gold
+
+    line = {"id": "a", "lang": "ar", "question": "ما؟", "answers": ["x"], "sources": ["a.txt", "gone.txt"],
+            "evidence": ["x"]}
+    path = tmp_path / "gold.jsonl"
+    path.write_text("\n" + json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+    items = load_gold(path)
+    assert items[0].line == 2
+    with pytest.raises(GoldFileError, match=r'gold.jsonl line 2: "sources" names "gone.txt" \(a\)'):
+        check_sources(items, ["a.txt"], path)
+    warnings = check_sources(items, ["a.txt"], path, allow_missing=True)
+    assert warnings == ['gold.jsonl line 2: "sources" names "gone.txt" (a), which is not an article of the corpus']
+    assert check_sources(items, ["a.txt", "gone.txt"], path) == []

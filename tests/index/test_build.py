@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.errors import CorpusError, IndexMismatchError, IndexNotFoundError
+from rag.errors import CorpusError, IndexMismatchError, IndexNotFoundError, IndexWriteError
 from rag.index.bm25 import BM25Index
 from rag.index.build import build_index
 from rag.index.index import Index
@@ -326,7 +326,7 @@ def test_a_crash_mid_write_leaves_the_old_index_loadable(work, embedder, monkeyp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(BM25Index, "save", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(IndexWriteError, match="No space left on device.*make it writable"):
         build_index(work, embedder)
     monkeypatch.undo()
 

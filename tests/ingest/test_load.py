@@ -81,16 +81,18 @@ def test_documents_are_sorted_by_name_and_md_is_read(tmp_path):
     assert [d.doc_id for d in docs] == ["C.TXT", "a.txt", "b.md"]
 
 
-def test_other_files_are_ignored_silently(tmp_path):
+def test_other_files_are_ignored_silently_and_subfolders_are_listed(tmp_path):
     _write(tmp_path, "a.txt", ARTICLE.encode())
     _write(tmp_path, "gold_qa.jsonl", b'{"q": 1}\n')
     _write(tmp_path, "image.png", b"\x89PNG\r\n\x1a\n\x00\x00")
     _write(tmp_path, "notes", b"no suffix")
     (tmp_path / "sub").mkdir()
     _write(tmp_path / "sub", "nested.txt", ARTICLE.encode() + b"more")
+    (tmp_path / ".git").mkdir()
     docs, skipped = load_corpus(tmp_path)
     assert [d.doc_id for d in docs] == ["a.txt"]
-    assert skipped == []
+    assert list(_skips(skipped)) == [str(tmp_path / "sub")]
+    assert "subfolder: not read" in skipped[0].reason
 
 
 @pytest.mark.parametrize(
@@ -144,7 +146,7 @@ def test_folder_named_like_an_article_is_skipped(tmp_path):
     _write(tmp_path, "a.txt", ARTICLE.encode())
     docs, skipped = load_corpus(tmp_path)
     assert [d.doc_id for d in docs] == ["a.txt"]
-    assert _skips(skipped) == {str(tmp_path / "folder.txt"): "not a regular file"}
+    assert _skips(skipped)[str(tmp_path / "folder.txt")].startswith("subfolder: not read")
 
 
 def test_oversized_file_is_skipped(tmp_path, monkeypatch):
