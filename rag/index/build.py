@@ -5,6 +5,7 @@ Only new or changed documents are chunked and embedded; removed ones drop out.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -224,7 +225,8 @@ def _build(settings, embedder, documents, skipped, expected, previous, reasons, 
     # word once per model: word vectors are cached in the index folder across builds, rebuilds included.
     words = arabic_vocabulary(c.text for c in chunks)
     vocab = bridging_vocabulary([c.text for c in chunks], [d.title for d in documents], settings.bridge_min_passages)
-    cache = settings.index_dir / f"word_vectors-{expected['model_hash'][:16]}.npz"
+    model_key = hashlib.sha256(expected["model_hash"].encode()).hexdigest()[:16]  # a file-name-safe model id
+    cache = Path(settings.index_dir) / f"word_vectors-{model_key}.npz"
     old_words = {**_read_word_cache(cache), **old_words}
     new_words = [w for w in vocab if w not in old_words]
     if new_words:
