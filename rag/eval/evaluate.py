@@ -26,11 +26,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rag.answer.short import question_type
 from rag.eval.gold import GoldItem
 from rag.eval.metrics import (
     citation_hit,
     citation_precision,
     contains_answer,
+    exact_match,
     hit_at_k,
     is_relevant,
     mean,
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Question types whose answer is a typed value (the ones an English question gets rendered in English).
+TYPED_VALUES = frozenset({"amount", "count", "percentage", "duration", "date"})
 #: Passages retrieved for scoring: the @10 metrics need ten.
 RETRIEVAL_DEPTH = 10
 #: The hit@k cut-off named in a question's failed checks ("retrieval@5").
@@ -74,6 +78,12 @@ class QuestionRecord:
         latency_ms: Wall time of ``Pipeline.ask``.
         strength: The evidence strength the answer reports (extractive answers, and generative ones that fell back).
         follows: The id this follow-up leans on, if any.
+        short_answer: The short answer shown first (its English rendering when there is one; "" when abstained).
+        short_em: SQuAD exact match of the short answer (None for an unanswerable question).
+        short_f1: SQuAD token F1 of the short answer (None for an unanswerable question).
+        typed: Whether the question asks for a typed value (amount, count, percentage, duration, date).
+        short_in_english: For an English typed-value question that was answered, whether the short answer
+            came in English (None otherwise).
         failed: The checks this question fails (see ``failed_checks``).
     """
 
@@ -94,6 +104,11 @@ class QuestionRecord:
     latency_ms: float
     strength: float | None = None
     follows: str | None = None
+    short_answer: str = ""
+    short_em: float | None = None
+    short_f1: float | None = None
+    typed: bool = False
+    short_in_english: bool | None = None
     failed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,6 +193,15 @@ def score_question(
         strength=None if strength is None else round(strength, 4),
         follows=item.follows,
     )
+    short = answer.short_answer if answered else None
+    shown = (short.english or short.text) if short is not None else ""
+    record.short_answer = shown
+    if item.answerable:
+        record.short_em = exact_match(shown, item.answers) if shown else 0.0
+        record.short_f1 = token_f1(shown, item.answers) if shown else 0.0
+    record.typed = question_type(item.question) in TYPED_VALUES
+    if record.typed and item.lang == "en" and answered and item.answerable:
+        record.short_in_english = bool(short is not None and short.english)
     record.failed = failed_checks(record)
     return record
 
@@ -218,6 +242,9 @@ def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
             "contains": _share(bool(r.contains) for r in answerable),
             "f1": mean(r.f1 for r in answerable),
             "median_chars": percentile([len(r.answer) for r in answerable], 50),
+            "short_em": mean(r.short_em for r in answerable),
+            "short_f1": mean(r.short_f1 for r in answerable),
+            "short_in_english": _share(bool(r.short_in_english) for r in records if r.short_in_english is not None),
         },
         "citation": {
             "precision": mean(citation_precision(r.cited_docs, r.sources) for r in answered),

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 #: The metric groups of a report, in display order, and the metrics in each.
 GROUPS: dict[str, tuple[str, ...]] = {
     "retrieval": ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10"),
-    "answer": ("contains", "f1", "median_chars"),
+    "answer": ("contains", "f1", "median_chars", "short_em", "short_f1", "short_in_english"),
     "citation": ("precision", "recall"),
     "abstention": ("unanswerable_refused", "answerable_refused"),
     "latency_ms": ("p50", "p95"),

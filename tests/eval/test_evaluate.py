@@ -69,7 +69,10 @@ def test_aggregate_overall_hand_worked(records: list[QuestionRecord]) -> None:
     assert r["mrr@10"] == pytest.approx((1 / 2 + 0 + 1) / 3)
     # r1: DCG 1/log2(3), ideal 1; r2: 0; r3: both relevant in the ideal order -> 1.
     assert r["ndcg@10"] == pytest.approx((1 / math.log2(3) + 0 + 1) / 3)
-    assert m["answer"] == {"contains": pytest.approx(1 / 3), "f1": pytest.approx(0.25), "median_chars": 20.0}
+    assert {k: m["answer"][k] for k in ("contains", "f1", "median_chars")} == {
+        "contains": pytest.approx(1 / 3), "f1": pytest.approx(0.25), "median_chars": 20.0}
+    # Records made by hand carry no short-answer score: undefined, not zero.
+    assert all(math.isnan(m["answer"][k]) for k in ("short_em", "short_f1", "short_in_english"))
     # Precision over answered answerable questions: r1 1/2, r3 1 -> 0.75; recall: r1 and r3 of three.
     assert m["citation"] == {"precision": pytest.approx(0.75), "recall": pytest.approx(2 / 3)}
     assert m["abstention"] == {"unanswerable_refused": 0.5, "answerable_refused": pytest.approx(1 / 3)}
@@ -196,3 +199,23 @@ def test_evaluate_on_seed_subset(pipeline, monkeypatch: pytest.MonkeyPatch) -> N
     assert all(q["strength"] is not None for q in questions.values())
     assert all(q["latency_ms"] > 0 for q in questions.values())
     json.loads(to_json(report))  # strict JSON: NaN became null
+
+
+def test_the_short_answer_is_scored_by_exact_match_and_f1_and_english_typed_values_counted():
+    from rag.types import Answer, ShortAnswer
+
+    item = GoldItem(id="en-1", lang="en", question="How many years does the deal last?", answers=("seven years", "7"),
+                    sources=("a.txt",), evidence=("سبع سنوات",))
+    short = ShortAnswer("سبع سنوات", "a.txt", 0, 9, "seven years")
+    answer = Answer(item.question, "en", "According to the articles: «سبع سنوات» [1]", False, short_answer=short)
+    record = score_question(item, answer, [], 10.0)
+    assert (record.short_answer, record.short_em, record.short_f1) == ("seven years", 1.0, 1.0)
+    assert record.typed and record.short_in_english is True
+    arabic_only = Answer(item.question, "en", "«سبع سنوات» [1]", False,
+                         short_answer=ShortAnswer("سبع سنوات", "a.txt", 0, 9, None))
+    record = score_question(item, arabic_only, [], 10.0)
+    assert record.short_em == 0.0 and record.short_in_english is False
+    refused = score_question(item, Answer(item.question, "en", "I couldn't find this.", True), [], 10.0)
+    assert refused.short_em == 0.0 and refused.short_in_english is None
+    report = aggregate([record, refused])
+    assert report["answer"]["short_em"] == 0.0 and report["answer"]["short_in_english"] == 0.0
