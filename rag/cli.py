@@ -386,8 +386,6 @@ def main(argv: list[str] | None = None) -> int:
         # argument as the question when none was given.
         if args.question is None and len(extra) == 1:
             args.question, extra = extra[0], []
-        if args.question is None:
-            parser.error('rag ask needs a question: rag ask "QUESTION" (or rag ask -- "-QUESTION")')
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import codecs
+import io
 import json
 import os
 import random
@@ -304,9 +305,10 @@ def test_the_cli_shows_the_notice_and_takes_a_question_starting_with_a_dash(seed
         assert cli.main(argv) == 0, argv
         out = capsys.readouterr().out
         assert "[1]" in out or '"citations"' in out
-    with pytest.raises(SystemExit):
-        cli.main(["ask"])
-    assert "needs a question" in capsys.readouterr().err
+    # No question at all is not an option parsed as one: it is `rag chat`, here over an empty pipe.
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert cli.main(["ask"]) == 0
+    assert capsys.readouterr().out == ""
 
 
 # --- damaged indexes ------------------------------------------------------------------------------------------

@@ -127,4 +127,5 @@ def test_cold_ask_runs_real_processes(seed_index) -> None:
     settings, _ = seed_index
     r = bench_cold_ask(settings, "ما قيمة الصفقة؟", runs=1)
     assert r["runs"] == 1 and r["cold_ask_s"] > 0 and r["reference_s"] > 0
-    assert r["cold_ask_over_reference"] == round(r["cold_ask_s"] / r["reference_s"], 3)
+    # The ratio is of the unrounded times; the times are reported rounded.
+    assert r["cold_ask_over_reference"] == pytest.approx(r["cold_ask_s"] / r["reference_s"], abs=0.002)
