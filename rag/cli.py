@@ -20,7 +20,7 @@ from rag.index.vector_store import STORES
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
-        corpus_dir=getattr(args, "corpus", None),
+        corpus_dir=getattr(args, "corpus", None) or _indexed_corpus(getattr(args, "index_dir", None)),
         index_dir=getattr(args, "index_dir", None),
         model=getattr(args, "model", None),
         backend=getattr(args, "backend", None),
@@ -29,6 +29,36 @@ def _settings(args: argparse.Namespace) -> Settings:
         milvus_uri=getattr(args, "milvus_uri", None),
         follow_symlinks=getattr(args, "follow_symlinks", None) or None,
     )
+
+
+def _indexed_corpus(index_dir: Path | None) -> Path | None:
+    """The corpus an existing index was built from, when neither ``--corpus`` nor ``$RAG_CORPUS_DIR`` says.
+
+    Without it, ``rag eval --index-dir other/`` would bring ``other/`` up to date with the default corpus.
+    """
+    if os.environ.get("RAG_CORPUS_DIR"):
+        return None
+    recorded = _manifest(index_dir).get("corpus_dir")
+    return Path(recorded) if recorded and Path(recorded).is_dir() else None
+
+
+def _manifest(index_dir: Path | None) -> dict:
+    from rag.index.manifest import read_manifest
+
+    folder = Path(index_dir or os.environ.get("RAG_INDEX_DIR") or "index")
+    try:
+        return read_manifest(folder) if (folder / "CURRENT").is_file() else {}
+    except RagError:
+        return {}
+
+
+def _keep_as_built(args: argparse.Namespace) -> bool:
+    """Whether to use an existing index as it is: no corpus was named, and the index does not record its own
+    (an index built before manifests recorded it), so the default corpus must not replace it."""
+    if getattr(args, "corpus", None) or os.environ.get("RAG_CORPUS_DIR"):
+        return False
+    manifest = _manifest(getattr(args, "index_dir", None))
+    return bool(manifest) and not manifest.get("corpus_dir")
 
 
 def _progress() -> bool:
@@ -52,11 +82,12 @@ def _announce_build(settings: Settings):
     return on_progress
 
 
-def _load_pipeline(settings: Settings, *, quiet: bool = False):
+def _load_pipeline(settings: Settings, *, quiet: bool = False, keep: bool = False):
+    """The pipeline over ``settings``'s index, brought up to date with its corpus first unless ``keep``."""
     from rag.pipeline import Pipeline
 
     return Pipeline.load(
-        settings, build_if_missing=True, progress=_progress() and not quiet,
+        settings, build_if_missing=not keep, progress=_progress() and not quiet,
         on_progress=None if quiet else _announce_build(settings),
     )
 
@@ -91,7 +122,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     validate_question(args.question, settings.max_question_chars)  # fail before loading the model
-    pipeline = _load_pipeline(settings, quiet=args.json)
+    pipeline = _load_pipeline(settings, quiet=args.json, keep=_keep_as_built(args))
     if args.json:
         print(json.dumps(pipeline.ask(args.question, doc_ids=args.doc).to_dict(), ensure_ascii=False))
         return 0
@@ -108,7 +139,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty()
     if interactive:
         print("loading the model and the index…", file=sys.stderr, flush=True)
-    pipeline = _load_pipeline(settings, quiet=not interactive and args.json)
+    pipeline = _load_pipeline(settings, quiet=not interactive and args.json, keep=_keep_as_built(args))
     session = ChatSession(pipeline, k=args.k, backend=args.backend, as_json=args.json)
     if interactive:
         return run_repl(session, _print_answer, history_file=default_cache_dir() / "chat_history")
@@ -160,7 +191,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         items, [d.doc_id for d in documents], args.gold, allow_missing=args.allow_missing_sources
     ):
         print(f"warning: {warning}", file=sys.stderr)
-    pipeline = _load_pipeline(settings, quiet=args.json)
+    pipeline = _load_pipeline(settings, quiet=args.json, keep=_keep_as_built(args))
     report = evaluate(pipeline, items, k=args.k, backend=args.backend, progress=_progress())
     if args.out:
         for path in write_report(report, args.out):
@@ -172,6 +203,61 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(to_json(report))
     else:
         print(summary_text(report))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from rag.eval.calibrate import GoldSet, calibrate
+    from rag.eval.gold import load_gold
+    from rag.index.manifest import live_build
+    from rag.profile import PROFILE_FILE, Profile
+
+    target = _settings(args)
+    pairs = []
+    for values in args.gold:
+        if len(values) > 2:
+            raise ConfigError(f"--gold takes a gold file and at most one index folder, not {len(values)} values")
+        gold, index_dir = Path(values[0]), (Path(values[1]) if len(values) == 2 else None)
+        pairs.append((gold, load_gold(gold), index_dir))  # every file validated before a model loads
+    golds = []
+    for gold, items, index_dir in pairs:
+        settings = target if index_dir is None else Settings.from_env(
+            index_dir=index_dir, corpus_dir=_indexed_corpus(index_dir), model=args.model)
+        keep = _keep_as_built(argparse.Namespace(index_dir=index_dir or args.index_dir))
+        golds.append(GoldSet(gold, items, _load_pipeline(settings, quiet=True, keep=keep)))
+    model, cv = calibrate(golds, folds=args.folds, l2=args.l2, budget=args.max_answerable_refused,
+                          progress=_progress() and not args.json)
+    if args.out:
+        args.out.write_text(json.dumps(model.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if not args.no_save:
+        path = live_build(target.index_dir) / PROFILE_FILE
+        profile = Profile.load(path)
+        profile.with_(refusal=model, calibrated_on=tuple(str(g.path) for g in golds)).save(path)
+    if args.json:
+        print(json.dumps({"model": model.to_dict(), "cross_validated": cv}, ensure_ascii=False))
+        return 0
+
+    def line(name: str, block: dict) -> str:
+        def share(v):
+            return "-" if v is None else f"{v:.3f}"
+        return (f"  {name:<40} unanswerable refused {share(block['unanswerable_refused'])} "
+                f"(n={block['n_unanswerable']}), answerable refused {share(block['answerable_refused'])} "
+                f"(n={block['n_answerable']})")
+
+    print(f"refusal model fitted on {sum(len(g.items) for g in golds)} questions; "
+          f"{cv['folds']}-fold cross-validated (folds by article):")
+    print(line("all", cv))
+    for lang, block in cv["by_language"].items():
+        print(line(f"questions in {lang}", block))
+    for src, block in cv["by_source"].items():
+        print(line(src, block))
+    print("weights (standardized): " + ", ".join(f"{f} {c:+.2f}" for f, c in zip(model.features, model.coef,
+                                                                                 strict=True))
+          + "; answer when p >= " + ", ".join(f"{t} ({lang})" for lang, t in model.threshold.items()))
+    if not args.no_save:
+        print(f"saved in {live_build(target.index_dir) / PROFILE_FILE}")
+    if args.out:
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -333,6 +419,26 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object as the last line")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "calibrate", help="fit the refusal model to gold questions and store it in the index's profile",
+        description="Asks every question of each gold file over the index of its corpus, fits the refusal model "
+                    "(when the evidence is too weak to answer) on the answers' evidence, prints cross-validated "
+                    "refusal rates and saves the model in the --index-dir index's profile.json.",
+    )
+    p.add_argument("--gold", nargs="+", action="append", required=True, metavar=("FILE", "INDEX_DIR"),
+                   help="a gold file, and the index of its corpus when that is not --index-dir (repeatable)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by article (default 5)")
+    p.add_argument("--l2", type=float, default=10.0, help="L2 regularization of the logistic fit (default 10)")
+    p.add_argument("--max-answerable-refused", type=float, default=0.05, metavar="SHARE",
+                   help="the threshold refuses as many unanswerable questions as it can while refusing at most this "
+                        "share of answerable ones (default 0.05)")
+    p.add_argument("--out", type=Path, help="also write the fitted model to this JSON file")
+    p.add_argument("--no-save", action="store_true", help="report only; leave the index's profile as it is")
+    p.add_argument("--index-dir", type=Path, help="the index whose profile gets the model (default: index/)")
+    p.add_argument("--model", help="sentence-transformers model name or path (default: bundled)")
+    p.add_argument("--json", action="store_true", help="print the model and the figures as one JSON object")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("gold", help="gold question sets: import a standard benchmark")
     gold = p.add_subparsers(dest="gold_command", required=True)

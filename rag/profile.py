@@ -17,12 +17,16 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from rag.answer.refusal import RefusalModel, default_model
 from rag.errors import IndexMismatchError
 from rag.types import LANGUAGES, Document
 
 log = logging.getLogger(__name__)
 
 PROFILE_VERSION = 1
+#: Fields of older profiles that are no longer used and are ignored on loading: the per-language cosine
+#: thresholds the refusal model replaced, and the cue phrases the question-word grammar replaced.
+_RETIRED = frozenset({"abstain_below", "cues"})
 PROFILE_FILE = "profile.json"
 #: The gold file beside a corpus that the chat's example questions are taken from.
 GOLD_BESIDE_CORPUS = "gold_qa.jsonl"
@@ -41,13 +45,6 @@ class SentenceWeights:
     second_ratio: float = 0.9  # quote a second sentence when it scores this close to the best
 
 
-def _default_thresholds() -> dict[str, float]:
-    # Abstain when no retrieved sentence is at least this close to the question (cosine of the
-    # multilingual-e5-small embeddings), per question language: English questions meet Arabic
-    # text across languages and score lower. Recalibrate for another model or corpus.
-    return {"ar": 0.832, "en": 0.788}
-
-
 #: The rankings retrieval can fuse (see ``rag.retrieve.hybrid.Retriever.retrieve``).
 RANKINGS = ("sentence", "passage", "bm25", "bridged")
 
@@ -58,26 +55,14 @@ def _default_rankings() -> dict[str, dict[str, float]]:
     return {"ar": {"sentence": 1.0, "bm25": 1.0}, "en": {"sentence": 1.0, "bm25": 1.0, "bridged": 1.0}}
 
 
-def _default_cues() -> dict[str, tuple[str, ...]]:
-    # Phrases that make a question ask for a number or a date, matched against the normalized
-    # question (hamza folded, lowercase). A question asking for one is refused when the best
-    # sentence holds none.
-    return {
-        "number": ("كم", "how much", "how many", "what percentage", "what share", "ما قيمه", "ما قيمة", "ما نسبه",
-                   "ما نسبة", "ما حجم", "ما عدد", "ما مده", "ما مدة", "how long", "how big", "how large", "ما مقدار",
-                   "what is the value", "what was the value", "بكم", "وكم", "مدتها", "مدته", "what value"),
-        "date": ("متي", "when", "what date", "what day", "what year", "في اي يوم", "في اي عام", "في اي سنه", "ومتي"),
-    }
-
-
 @dataclass(frozen=True)
 class Profile:
     """Tuned numbers and examples for one corpus.
 
     Attributes:
-        abstain_below: Per language, the closest sentence's cosine below which the answer abstains.
+        refusal: The refusal model (``rag.answer.refusal``) fitted to this corpus by ``rag calibrate``, or None
+            for the shipped one (``refusal_model`` gives the one in force).
         weights: How a quote candidate's score is combined.
-        cues: Phrases per answer type (``number``, ``date``) that a quoted sentence must satisfy.
         rankings: Per question language, the retrieval rankings fused (``RANKINGS``) and their weights.
         min_quote_chars: Sentences shorter than this are not quoted (fragments, bylines).
         rare_name_passages: A name the question asks about that occurs in at most this many passages must
@@ -96,9 +81,8 @@ class Profile:
         version: Format version of ``profile.json``.
     """
 
-    abstain_below: dict[str, float] = field(default_factory=_default_thresholds)
+    refusal: RefusalModel | None = None
     weights: SentenceWeights = field(default_factory=SentenceWeights)
-    cues: dict[str, tuple[str, ...]] = field(default_factory=_default_cues)
     rankings: dict[str, dict[str, float]] = field(default_factory=_default_rankings)
     min_quote_chars: int = 25
     rare_name_passages: int = 3
@@ -114,12 +98,6 @@ class Profile:
     version: int = PROFILE_VERSION
 
     def __post_init__(self) -> None:
-        missing = [lang for lang in LANGUAGES if lang not in self.abstain_below]
-        if missing:
-            raise ValueError(f"abstain_below has no threshold for {', '.join(missing)} (needs {LANGUAGES})")
-        unknown = sorted(set(self.cues) - {"number", "date"})
-        if unknown:
-            raise ValueError(f"cues {unknown} are not answer types; use 'number' or 'date'")
         for lang, use in self.rankings.items():
             bad = sorted(set(use) - set(RANKINGS))
             if bad:
@@ -127,14 +105,15 @@ class Profile:
             if not any(w > 0 for w in use.values()):
                 raise ValueError(f"rankings for {lang!r} fuse nothing; give at least one a positive weight")
 
+    @property
+    def refusal_model(self) -> RefusalModel:
+        """The refusal model in force: this corpus's, else the shipped one."""
+        return self.refusal if self.refusal is not None else default_model()
+
     def rankings_for(self, language: str) -> dict[str, float]:
         """The rankings (positive weights only) fused for a question in ``language`` (English's for another)."""
         use = self.rankings.get(language) or self.rankings.get("en") or _default_rankings()["en"]
         return {name: w for name, w in use.items() if w > 0}
-
-    def threshold(self, language: str) -> float:
-        """The abstention threshold for ``language`` (the lowest one for a language without its own)."""
-        return self.abstain_below.get(language, min(self.abstain_below.values()))
 
     def with_(self, **changes: Any) -> Profile:
         """A copy with ``changes`` applied."""
@@ -142,7 +121,7 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["cues"] = {k: list(v) for k, v in self.cues.items()}
+        d["refusal"] = self.refusal.to_dict() if self.refusal is not None else None
         d["examples"] = {lang: list(qs) for lang, qs in self.examples.items()}
         d["calibrated_on"] = list(self.calibrated_on)
         return d
@@ -154,6 +133,7 @@ class Profile:
         Example: ``Profile.from_dict({"rare_name_passages": 5}).rare_name_passages == 5``
         """
         known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k not in _RETIRED}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown profile field(s) {unknown}; known: {sorted(known)}")
@@ -162,8 +142,8 @@ class Profile:
             raise ValueError(f"profile version {values['version']} is not {PROFILE_VERSION}")
         if "weights" in values:
             values["weights"] = SentenceWeights(**values["weights"])
-        if "cues" in values:
-            values["cues"] = {k: tuple(v) for k, v in values["cues"].items()}
+        if values.get("refusal") is not None:
+            values["refusal"] = RefusalModel.from_dict(values["refusal"])
         if "examples" in values:
             values["examples"] = {lang: tuple(qs) for lang, qs in values["examples"].items()}
         if "calibrated_on" in values:

@@ -170,27 +170,46 @@ class Citation:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Why an answer was given or refused: the features behind the abstention decision.
+    """Why an answer was given or refused: the features the refusal model reads, and its verdict.
 
     Attributes:
         strength: Cosine of the retrieved sentence closest to the question.
         best_score: Combined score of the best quote candidate (see the profile's sentence weights).
+        best_cosine: Cosine of the best quote candidate.
         coverage: IDF-weighted share of the question's terms in the best candidate.
+        passage_coverage: The same share over the best candidate's whole passage.
+        agreement: Whether the dense and the BM25 ranking both put the best candidate's passage in their top 5.
+        margin: How far the best candidate's score is ahead of the best one from another article.
         cue: The answer type the question asks for (``"number"``, ``"date"``) or None.
         cue_met: Whether the best candidate holds what the cue asks for.
         missing_name: A name the question asks about that the quote (or the corpus) does not mention.
-        threshold: The strength below which this question's language abstains.
-        reason: Why the answer abstained (``"weak"``, ``"cue"``, ``"name"``, ``"no_passage"``) or None.
+        unknown_terms: Content words of the question that occur nowhere in the corpus.
+        missing_idf: The rarest question term the best candidate's passage lacks, as its IDF over the largest
+            IDF of the corpus (1: a term the corpus never uses, 0: the passage has every term).
+        p_answerable: The refusal model's probability that the articles answer the question.
+        threshold: The probability below which the answer abstains.
+        reason: Why the answer abstained (``"weak"``, ``"cue"``, ``"name"``, ``"unquoted"``, ``"no_passage"``)
+            or None.
+        missing: What the articles lack, in the question's words, when it can be told (a name, or whose
+            words were asked for); the abstention message names it.
     """
 
     strength: float = 0.0
     best_score: float = 0.0
+    best_cosine: float = 0.0
     coverage: float = 0.0
+    passage_coverage: float = 0.0
+    agreement: bool = False
+    margin: float = 0.0
     cue: str | None = None
     cue_met: bool = True
     missing_name: str | None = None
+    unknown_terms: int = 0
+    missing_idf: float = 0.0
+    p_answerable: float = 0.0
     threshold: float = 0.0
     reason: str | None = None
+    missing: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.answer.refusal import RefusalModel, default_model
 from rag.errors import IndexMismatchError
 from rag.profile import (
     PROFILE_FILE,
@@ -17,6 +18,10 @@ from rag.profile import (
     examples_from_titles,
 )
 from rag.types import Document
+
+#: A refusal model of one's own, as ``rag calibrate`` writes.
+MINE = RefusalModel(("strength", "english"), (0.8, 0.2), (0.05, 0.4), (2.0, -0.5), 0.3, {"ar": 0.6, "en": 0.4},
+                    ("mine.jsonl",))
 
 
 def doc(title: str, doc_id: str = "a.txt") -> Document:
@@ -32,19 +37,19 @@ def gold_line(lang: str, question: str, source: str, answers=("x",), follows=Non
 
 def test_defaults_are_todays_values():
     p = Profile()
-    assert p.abstain_below == {"ar": 0.832, "en": 0.788}
+    assert p.refusal is None and p.refusal_model == default_model() and p.refusal_model.fitted_on  # shipped
     assert p.weights == SentenceWeights(1.0, 0.8, 0.2, 0.01, 0.9)
     assert (p.rare_name_passages, p.min_quote_chars, p.followup_max_terms) == (3, 25, 3)
-    assert set(p.cues) == {"number", "date"} and p.calibrated_on == ("defaults",)
+    assert p.calibrated_on == ("defaults",)
 
 
-def test_threshold_per_language_and_fallback_to_the_lowest():
-    p = Profile(abstain_below={"ar": 0.8, "en": 0.7})
-    assert p.threshold("ar") == 0.8 and p.threshold("en") == 0.7 and p.threshold("fr") == 0.7
+def test_retired_fields_of_older_profiles_are_ignored():
+    # Profiles written before the refusal model had cosine thresholds and cue phrases.
+    assert Profile.from_dict({"abstain_below": {"ar": 0.8, "en": 0.7}, "cues": {"number": ["كم"]}}) == Profile()
 
 
 def test_round_trip_through_the_file(tmp_path: Path):
-    p = Profile(abstain_below={"ar": 0.5, "en": 0.4}, weights=SentenceWeights(cue=0.3),
+    p = Profile(refusal=MINE, weights=SentenceWeights(cue=0.3),
                 examples={"ar": ("سؤال؟",), "en": ("Question?",)}, calibrated_on=("gold.jsonl",))
     p.save(tmp_path / PROFILE_FILE)
     assert Profile.load(tmp_path / PROFILE_FILE) == p
@@ -60,8 +65,10 @@ def test_a_missing_file_gives_the_defaults(tmp_path: Path):
     [
         ("{not json", "not a valid profile"),
         ('{"thresholds": 1}', "unknown profile field"),
-        ('{"abstain_below": {"ar": 0.8}}', "no threshold for en"),
-        ('{"cues": {"name": ["who"]}}', "not answer types"),
+        ('{"refusal": {"features": ["bogus"], "mean": [0], "scale": [1], "coef": [1], "intercept": 0}}',
+         "unknown features"),
+        ('{"refusal": {"features": ["strength"], "mean": [0], "scale": [1], "coef": [1], "intercept": 0, '
+         '"threshold": {"ar": 1.5}}}', "between 0 and 1"),
         ('{"version": 99}', "profile version 99"),
         ('{"examples": ["a list, not languages"]}', "not a valid profile"),
         ('{"rankings": {"en": {"bm25": 0}}}', "fuse nothing"),
@@ -134,9 +141,9 @@ def test_the_chat_examples_come_from_the_indexed_corpus(tmp_path: Path, settings
         gold_line("ar", "بكم يرتفع إنتاج القمح؟", "harvest.txt"), gold_line("en", "Who won the derby?", "derby.txt"),
     ]) + "\n", encoding="utf-8")
     build_dir = Path(settings.index_dir) / (Path(settings.index_dir) / "CURRENT").read_text().strip()
-    Profile(abstain_below={"ar": 0.5, "en": 0.4}, calibrated_on=("mine",)).save(build_dir / PROFILE_FILE)
+    Profile(refusal=MINE, calibrated_on=("mine",)).save(build_dir / PROFILE_FILE)
     (corpus / "derby.txt").write_text(ARTICLES["derby.txt"] + "وسجل المهاجم هدفين.\n", encoding="utf-8")
     build_index(settings, embedder)
     pipeline = Pipeline(settings, Index.load(settings.index_dir, settings), embedder)
     assert example_questions(pipeline) == {"ar": ["بكم يرتفع إنتاج القمح؟"], "en": ["Who won the derby?"]}
-    assert pipeline.profile.abstain_below == {"ar": 0.5, "en": 0.4} and pipeline.profile.calibrated_on == ("mine",)
+    assert pipeline.profile.refusal == MINE and pipeline.profile.calibrated_on == ("mine",)

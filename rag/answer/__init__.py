@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.errors import ConfigError
-from rag.types import Answer, Document, Hit, Query
+from rag.types import Answer, Document, Evidence, Hit, Query
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -126,3 +126,30 @@ ABSTAIN_TEXT = {
     "ar": "لم أجد في المقالات ما يجيب عن هذا السؤال.",
     "en": "I couldn't find this in the articles.",
 }
+
+_WHAT_IS_MISSING = {
+    "name": {"ar": "لا تذكر المقالات «{x}».", "en": "The articles do not mention {x}."},
+    "unquoted": {"ar": "لا تنقل المقالات أي تصريح على لسان «{x}».", "en": "The articles quote nothing from {x}."},
+    "weak": {"ar": "لا تذكر المقالات «{x}».", "en": "The articles do not mention {x}."},
+}
+_NO_VALUE = {
+    "number": {"ar": "لم أجد في المقالات رقمًا يجيب عن هذا السؤال.", "en": "The articles give no figure for this."},
+    "date": {"ar": "لم أجد في المقالات تاريخًا يجيب عن هذا السؤال.", "en": "The articles give no date for this."},
+}
+
+
+def abstain_text(language: str, evidence: Evidence | None = None) -> str:
+    """The refusal, naming what the articles lack when the evidence tells it.
+
+    Example: ``abstain_text("en", Evidence(reason="name", missing="Elon Musk"))``
+    ``== "I couldn't find this in the articles. The articles do not mention Elon Musk."``
+    """
+    lang = language if language in ABSTAIN_TEXT else "en"
+    text = ABSTAIN_TEXT[lang]
+    if evidence is None or evidence.reason is None:
+        return text
+    if evidence.missing and evidence.reason in _WHAT_IS_MISSING:
+        return f"{text} {_WHAT_IS_MISSING[evidence.reason][lang].format(x=evidence.missing)}"
+    if evidence.reason == "cue" and evidence.cue in _NO_VALUE:
+        return f"{text} {_NO_VALUE[evidence.cue][lang]}"
+    return text

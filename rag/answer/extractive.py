@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rag.answer import ABSTAIN_TEXT, AnswerRequest, BackendContext
-from rag.answer.short import short_answer_for
+from rag.answer import AnswerRequest, BackendContext, abstain_text
+from rag.answer.grounding import quoted_anywhere, speech_subject, subject_forms, unknown_words
+from rag.answer.refusal import features
+from rag.answer.short import question_type, short_answer_for
 from rag.ingest.chunk import is_heading
 from rag.profile import Profile
 from rag.retrieve.hybrid import term_overlap
@@ -51,17 +53,16 @@ _DATE_WORDS = frozenset(
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
 
-def question_cue(question: str, cues: Mapping[str, Sequence[str]]) -> str | None:
-    """The answer type the question asks for (a key of ``cues``: ``"number"``, ``"date"``) or None.
+#: The answer type each typed question kind needs in the quoted sentence (``rag.answer.short.question_type``).
+_CUE_OF_TYPE = {"amount": "number", "count": "number", "percentage": "number", "duration": "number", "date": "date"}
 
-    Example: ``question_cue("كم بلغت قيمة الصفقة؟", {"number": ["كم"]}) == "number"``
+
+def question_cue(question: str) -> str | None:
+    """The answer type the question asks for, by its question words: ``"number"``, ``"date"`` or None.
+
+    Example: ``question_cue("كم بلغت قيمة الصفقة؟") == "number"``
     """
-    q = " " + normalize(question).replace("؟", " ").replace("?", " ") + " "
-    for cue, keys in cues.items():
-        for key in keys:
-            if re.search(r"(?:^|\s|و)" + re.escape(normalize(key)) + r"(?:\s|$)", q):
-                return cue
-    return None
+    return _CUE_OF_TYPE.get(question_type(question))
 
 
 def satisfies_cue(sentence: str, cue: str | None) -> bool:
@@ -166,17 +167,22 @@ class ExtractiveAnswerer:
         return out
 
     def decide(self, request: AnswerRequest) -> tuple[list[Candidate], Evidence, bool]:
-        """The chosen sentences, the evidence behind the decision, and whether to abstain."""
-        threshold = self.profile.threshold(request.language)
+        """The chosen sentences, the evidence behind the decision, and whether to abstain.
+
+        Refused whatever the evidence: a Latin-script name in an Arabic question that the corpus never mentions
+        in either script, and
+        "what did X say" when no retrieved sentence has X speaking. Otherwise the profile's refusal model
+        weighs the evidence (``rag.answer.refusal``).
+        """
+        model = self.profile.refusal_model
         if not request.hits:
-            return [], Evidence(threshold=threshold, reason="no_passage"), True
-        cue = question_cue(request.question, self.profile.cues)
+            return [], Evidence(threshold=model.threshold_for(request.language), reason="no_passage"), True
+        cue = question_cue(request.question)
         query_terms = analyze_query(request.lexical_query, self.idf)
         ranked = self.candidates(request, query_terms, cue)
         if not ranked:
-            return [], Evidence(cue=cue, threshold=threshold, reason="no_passage"), True
+            return [], Evidence(cue=cue, threshold=model.threshold_for(request.language), reason="no_passage"), True
         best = ranked[0]
-        strength = max(c.cosine for c in ranked)
         chosen = [best]
         for c in ranked[1 : self.max_quotes + 2]:
             if len(chosen) >= self.max_quotes:
@@ -184,17 +190,48 @@ class ExtractiveAnswerer:
             if (c.score >= self.profile.weights.second_ratio * best.score and not _overlaps(c, chosen)
                     and self.adds_to(c, chosen)):
                 chosen.append(c)
-        missing = self.missing_name(request, chosen)
-        reason = None
-        if strength < threshold:
-            reason = "weak"
-        elif not best.cue:
-            reason = "cue"
-        elif missing is not None:
-            reason = "name"
-        evidence = Evidence(strength=strength, best_score=best.score, coverage=best.coverage, cue=cue,
-                            cue_met=best.cue, missing_name=missing, threshold=threshold, reason=reason)
-        return chosen, evidence, reason is not None
+        unknown = unknown_words(request.question, request.language, self.idf, self.names)
+        others = [c.score for c in ranked if c.hit.chunk.doc_id != best.hit.chunk.doc_id]
+        passage_terms = set(analyze(best.hit.chunk.text))
+        evidence = Evidence(
+            strength=max(c.cosine for c in ranked), best_score=best.score, best_cosine=best.cosine,
+            coverage=best.coverage,
+            passage_coverage=weighted_coverage(query_terms, passage_terms, self.idf),
+            agreement=(best.hit.dense_rank or 99) <= 5 and (best.hit.bm25_rank or 99) <= 5,
+            margin=best.score - max(others) if others else 0.0,
+            cue=cue, cue_met=best.cue, missing_name=self.missing_name(request, chosen),
+            unknown_terms=len(unknown), missing_idf=self.missing_idf(query_terms, passage_terms),
+            threshold=model.threshold_for(request.language),
+        )
+        p = round(model.p_answerable(features(evidence, request.language)), 4)
+        # A Latin name in an Arabic question stands out; in English every name is capitalized Latin, and
+        # transliteration misses too many spellings to refuse on it alone (the model weighs it instead).
+        latin = [w for w in unknown if re.fullmatch(r"[A-Za-z]+", w)] if request.language == "ar" else []
+        subject = speech_subject(request.question)
+        reason, missing = None, None
+        if latin:
+            reason, missing = "name", " ".join(latin)
+        elif subject is not None and not quoted_anywhere(subject, [c.text for c in ranked], self.names):
+            reason, missing = ("unquoted" if any(self._mentions(subject, ranked)) else "name"), subject
+        elif p < evidence.threshold:
+            reason = "cue" if cue is not None and not best.cue else "weak"
+            missing = " ".join(unknown) or None
+        evidence = replace(evidence, p_answerable=p, reason=reason, missing=missing)
+        return chosen, evidence, evidence.reason is not None
+
+    def missing_idf(self, query_terms: Sequence[str], passage_terms: set[str]) -> float:
+        """The largest IDF among the question terms the passage lacks, over the corpus's largest IDF (a term the
+        corpus never uses counts as the rarest)."""
+        top = max(self.idf.values(), default=1.0)
+        missing = [self.idf.get(t, top) for t in set(query_terms) if t not in passage_terms]
+        return min(max(missing, default=0.0) / top, 1.0) if top > 0 else 0.0
+
+    def _mentions(self, subject: str, ranked: Sequence[Candidate]) -> Iterator[bool]:
+        forms = subject_forms(subject, self.names)
+        for c in ranked:
+            terms = set(analyze(c.text)) | set(normalize(c.text, lexical=True).split())
+            text = normalize(c.text, lexical=True)
+            yield bool(forms) and all(any((f in text) if " " in f else f in terms for f in fs) for fs in forms)
 
     def same_fact(self, a: Candidate, b: Candidate) -> bool:
         """Whether two sentences say the same thing: embeddings corroboration-close and most terms shared
@@ -215,17 +252,13 @@ class ExtractiveAnswerer:
 
         A rare name (in at most ``profile.rare_name_passages`` passages) must appear in the best quoted
         sentence: quoting another deal's figure for "the value of the X deal" is the typical near miss.
-        A Latin-script name in an Arabic question that the articles never mention means they
-        don't cover it. (English questions capitalize ordinary words, so there an unknown
-        name proves nothing.)
+        (A name the corpus never mentions is ``unknown_words``'s.)
         """
         if self.names is None:
             return None
         for name in question_names(request.question, request.language):
             forms = self.names.forms(name)
             df = self.names.document_frequency(forms)
-            if df == 0 and request.language == "ar":
-                return name
             if 0 < df <= self.profile.rare_name_passages and not self.names.mentions(chosen[0].text, forms):
                 return name
         return None
@@ -236,7 +269,7 @@ class ExtractiveAnswerer:
         short = None
         if abstain:
             citations = _citations(chosen, request.documents)
-            text = ABSTAIN_TEXT[lang]
+            text = abstain_text(lang, evidence)
             if citations:
                 text += "\n\n" + ("أقرب ما وجدته:" if lang == "ar" else "The closest passages I found:")
                 text += "".join(f"\n«{c.quote}» [{c.n}]" for c in citations)

@@ -77,6 +77,8 @@ class QuestionRecord:
         f1: Best token F1 against the gold answers (None for an unanswerable question).
         latency_ms: Wall time of ``Pipeline.ask``.
         strength: The evidence strength the answer reports (extractive answers, and generative ones that fell back).
+        p_answerable: The refusal model's probability that the articles answer it (same answers).
+        evidence: The answer's whole ``Evidence`` (what ``rag calibrate`` fits on), or None.
         follows: The id this follow-up leans on, if any.
         short_answer: The short answer shown first (its English rendering when there is one; "" when abstained).
         short_em: SQuAD exact match of the short answer (None for an unanswerable question).
@@ -103,6 +105,8 @@ class QuestionRecord:
     f1: float | None
     latency_ms: float
     strength: float | None = None
+    p_answerable: float | None = None
+    evidence: dict[str, Any] | None = None
     follows: str | None = None
     short_answer: str = ""
     short_em: float | None = None
@@ -155,9 +159,7 @@ def failed_checks(record: QuestionRecord) -> list[str]:
     return out
 
 
-def score_question(
-    item: GoldItem, answer: Answer, passages: Sequence[Hit], latency_ms: float, strength: float | None = None
-) -> QuestionRecord:
+def score_question(item: GoldItem, answer: Answer, passages: Sequence[Hit], latency_ms: float) -> QuestionRecord:
     """Score one answered gold question.
 
     Example: ``score_question(item, pipeline.ask(item.question), hits, 42.0).failed == []`` for a good answer.
@@ -167,7 +169,6 @@ def score_question(
         answer: What ``Pipeline.ask`` returned.
         passages: The scoring retrieval (``RETRIEVAL_DEPTH`` passages for the same retrieval query).
         latency_ms: Wall time of the ask.
-        strength: The answer's evidence strength, if it reports one.
 
     Returns:
         The record, with ``failed`` filled in.
@@ -190,7 +191,9 @@ def score_question(
         contains=(answered and contains_answer(answer.text, item.answers)) if item.answerable else None,
         f1=(token_f1(answer.text, item.answers) if answered else 0.0) if item.answerable else None,
         latency_ms=round(latency_ms, 2),
-        strength=None if strength is None else round(strength, 4),
+        strength=None if answer.evidence is None else round(answer.evidence.strength, 4),
+        p_answerable=None if answer.evidence is None else answer.evidence.p_answerable,
+        evidence=None if answer.evidence is None else answer.evidence.to_dict(),
         follows=item.follows,
     )
     short = answer.short_answer if answered else None
@@ -262,12 +265,12 @@ def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
 
 
 def abstention_sweep(records: Sequence[QuestionRecord], thresholds: Iterable[float]) -> list[dict[str, float]]:
-    """Refusal rates if the answer abstained below each threshold of evidence strength.
+    """Refusal rates if the answer abstained below each threshold of the refusal model's probability.
 
-    Records without a strength are left out. A question abstains at threshold t when ``strength < t``,
-    as in ``ExtractiveAnswerer.decide``.
+    Records without one are left out. A question abstains at threshold t when ``p_answerable < t``,
+    as in ``ExtractiveAnswerer.decide`` (its hard rules aside).
 
-    Example: ``abstention_sweep([r(strength=0.9, answerable=False)], [1.0])[0]["unanswerable_refused"] == 1.0``
+    Example: ``abstention_sweep([r(p_answerable=0.9, answerable=False)], [1.0])[0]["unanswerable_refused"] == 1.0``
 
     Args:
         records: Scored questions.
@@ -277,7 +280,7 @@ def abstention_sweep(records: Sequence[QuestionRecord], thresholds: Iterable[flo
         One ``{"threshold", "unanswerable_refused", "answerable_refused", "balanced"}`` per threshold, where
         ``balanced`` is the mean of ``unanswerable_refused`` and ``1 - answerable_refused``.
     """
-    scored = [(r.strength, r.answerable) for r in records if r.strength is not None]
+    scored = [(r.p_answerable, r.answerable) for r in records if r.p_answerable is not None]
     out = []
     for t in thresholds:
         unans = _share(s < t for s, answerable in scored if not answerable)
@@ -292,10 +295,11 @@ def abstention_sweep(records: Sequence[QuestionRecord], thresholds: Iterable[flo
 
 
 def calibrate_abstention(records: Sequence[QuestionRecord], current: float | None = None) -> dict[str, Any]:
-    """The threshold on evidence strength that best separates answerable from unanswerable questions.
+    """The threshold on the refusal model's probability that best separates answerable from unanswerable
+    questions on this set.
 
-    Only the strength is swept: abstention rules the answerer applies on top of it (e.g. an unmet
-    question-type cue) are not modelled, so the rates are those of the threshold alone. Candidates are the
+    Only the probability is swept: the answerer's hard rules (an unknown Latin name, "what did X say"
+    with nothing quoted) are not modelled, so the rates are those of the threshold alone. Candidates are the
     midpoints between consecutive observed strengths (and one step beyond each end); the best maximizes
     ``balanced`` (ties: the lowest threshold, which refuses least). Tuned on the gold set, so it is
     optimistic for unseen questions: treat it as a direction, not a value to copy blindly.
@@ -303,13 +307,13 @@ def calibrate_abstention(records: Sequence[QuestionRecord], current: float | Non
     Example: ``calibrate_abstention([ans(0.95), unans(0.85)])["best"]["threshold"] == 0.9``
 
     Args:
-        records: Scored questions with ``strength`` (others are ignored).
+        records: Scored questions with ``p_answerable`` (others are ignored).
         current: The threshold in use, to report its rates alongside.
 
     Returns:
         ``{"n", "current": {...} | None, "best": {...} | None}`` with rates as in ``abstention_sweep``.
     """
-    strengths = sorted({r.strength for r in records if r.strength is not None})
+    strengths = sorted({r.p_answerable for r in records if r.p_answerable is not None})
     if not strengths:
         return {"n": 0, "current": None, "best": None}
     candidates = [strengths[0] - 0.01] + [(a + b) / 2 for a, b in zip(strengths[:-1], strengths[1:], strict=True)]
@@ -317,7 +321,7 @@ def calibrate_abstention(records: Sequence[QuestionRecord], current: float | Non
     sweep = abstention_sweep(records, candidates)
     best = max(sweep, key=lambda s: (-1.0 if math.isnan(s["balanced"]) else s["balanced"], -s["threshold"]))
     return {
-        "n": sum(r.strength is not None for r in records),
+        "n": sum(r.p_answerable is not None for r in records),
         "current": abstention_sweep(records, [current])[0] if current is not None else None,
         "best": best,
     }
@@ -326,7 +330,7 @@ def calibrate_abstention(records: Sequence[QuestionRecord], current: float | Non
 def build_report(records: Sequence[QuestionRecord], *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The full evaluation report: overall metrics, per language, calibration and per-question records.
 
-    ``meta`` is kept as given; its ``thresholds`` (language -> current abstention threshold) feed the
+    ``meta`` is kept as given; its ``refusal_threshold`` (language -> the refusal model's threshold) feeds the
     per-language ``calibration``.
 
     Example: ``build_report(records)["by_language"]["ar"]["n"] == sum(r.lang == "ar" for r in records)``
@@ -334,10 +338,10 @@ def build_report(records: Sequence[QuestionRecord], *, meta: dict[str, Any] | No
     report = aggregate(records)
     report["by_language"] = {lang: aggregate([r for r in records if r.lang == lang]) for lang in LANGUAGES}
     meta = dict(meta or {})
-    thresholds = meta.get("thresholds") or {}
-    # Per language, as the answerer's thresholds are: cross-lingual questions score lower cosines.
+    current = meta.get("refusal_threshold") or {}
+    # Per language, as the refusal model's thresholds are: cross-lingual questions meet other evidence.
     report["calibration"] = {
-        lang: calibrate_abstention([r for r in records if r.lang == lang], thresholds.get(lang)) for lang in LANGUAGES
+        lang: calibrate_abstention([r for r in records if r.lang == lang], current.get(lang)) for lang in LANGUAGES
     }
     report["meta"] = meta
     report["questions"] = [r.to_dict() for r in records]
@@ -384,9 +388,9 @@ def evaluate(
         answers[item.id] = answer
         # The same prepared query, retrieved deeper for the @10 metrics (untimed).
         passages = pipeline.retrieve(answer.query, depth) if answer.query is not None else answer.passages
-        strength = answer.evidence.strength if answer.evidence is not None else None
-        records.append(score_question(item, answer, passages, latency_ms, strength))
+        records.append(score_question(item, answer, passages, latency_ms))
         log.debug("%s: %s", item.id, records[-1].failed or "ok")
     meta = {"k": k, "backend": backend, "model": pipeline.settings.model,
-            "thresholds": dict(pipeline.profile.abstain_below), "profile": list(pipeline.profile.calibrated_on)}
+            "refusal_threshold": dict(pipeline.profile.refusal_model.threshold),
+            "profile": list(pipeline.profile.calibrated_on)}
     return build_report(records, meta=meta)

@@ -127,13 +127,14 @@ def summary_text(report: dict[str, Any]) -> str:
         lines.append(f"  {q['id']:<8} {', '.join(q['failed'])}")
     calibration = calibration_lines(report)
     if calibration:
-        lines += ["", "abstention on evidence strength alone (refused unanswerable / refused answerable):"]
+        lines += ["", "abstention on the refusal model's probability alone "
+                  "(refused unanswerable / refused answerable):"]
         lines += [f"  {line}" for line in calibration]
     return "\n".join(lines)
 
 
 def calibration_lines(report: dict[str, Any]) -> list[str]:
-    """One line per language: refusal rates at the current strength threshold and at the best one on this set.
+    """One line per language: refusal rates at the current probability threshold and at the best one on this set.
 
     Example: ``calibration_lines({"calibration": {}}) == []``
     """
@@ -188,8 +189,9 @@ def markdown_report(report: dict[str, Any], chart: str | None = None) -> str:
         lines += [
             "## Abstention calibration",
             "",
-            "Refusal rates if the answer abstained on evidence strength alone (refused unanswerable / refused "
-            "answerable), at the current threshold and at the best one on this set (tuned on it, so optimistic):",
+            "Refusal rates if the answer abstained on the refusal model's probability alone (refused "
+            "unanswerable / refused answerable), at the current threshold and at the best one on this set "
+            "(tuned on it, so optimistic):",
             "",
         ]
         lines += [f"- {line}" for line in calibration] + [""]

@@ -248,6 +248,7 @@ def _build(settings, embedder, documents, skipped, expected, previous, reasons, 
         "dim": dim,
         "documents": doc_hashes,
         "counts": {"documents": len(documents), "chunks": len(chunks)},
+        "corpus_dir": str(Path(settings.corpus_dir).resolve()),  # what later commands default --corpus to
         "store": stores.info,
         "libraries": library_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -118,6 +118,10 @@ class NameIndex:
                 found |= self.by_skeleton.get(sk, set())
         return [name, *sorted(found)]
 
+    def checkable(self, name: str) -> bool:
+        """Whether an Arabic spelling of ``name`` could be found: its consonant skeleton is long enough."""
+        return len(name) >= 3 and len(latin_skeleton(name)) >= self.min_consonants
+
     def document_frequency(self, forms: Sequence[str]) -> int:
         """How many chunks mention any of the forms."""
         return sum(1 for t in self.texts if any(f in t for f in forms))

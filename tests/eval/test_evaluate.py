@@ -19,7 +19,7 @@ from rag.eval.evaluate import (
     score_question,
 )
 from rag.eval.gold import GoldItem, load_gold
-from rag.types import Answer, Chunk, Citation, Hit
+from rag.types import Answer, Chunk, Citation, Evidence, Hit
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD = ROOT / "seeds" / "gold_qa.jsonl"
@@ -28,14 +28,14 @@ GOLD = ROOT / "seeds" / "gold_qa.jsonl"
 def _record(
     id: str, lang: str, *, answerable: bool = True, relevant: list[bool] | None = None, abstained: bool = False,
     contains: bool | None = None, f1: float | None = None, cited: list[str] | None = None,
-    sources: list[str] | None = None, latency: float = 0.0, answer: str = "", strength: float | None = None,
+    sources: list[str] | None = None, latency: float = 0.0, answer: str = "", p: float | None = None,
 ) -> QuestionRecord:
     return QuestionRecord(
         id=id, lang=lang, question=f"question {id}", answerable=answerable,
         answers=["x"] if answerable else [], sources=(sources or ["a"]) if answerable else [],
         answer=answer, abstained=abstained, relevant=relevant or [], retrieved_chunks=[], retrieved_docs=[],
         cited_docs=cited or [], contains=contains if answerable else None, f1=f1 if answerable else None,
-        latency_ms=latency, strength=strength,
+        latency_ms=latency, p_answerable=p,
     )
 
 
@@ -129,12 +129,14 @@ def test_score_question_abstained_answer_gets_no_credit() -> None:
     hits = [Hit(_chunk("b.txt", 0, "لا شيء"), 0.2), Hit(_chunk("a.txt", 0, "بلغت 38 مليار دولار"), 0.1)]
     citation = Citation(1, "a.txt", "t", "بلغت 38 مليار دولار", 0, 19, 0.5, "a.txt#0")
     # The abstention text shows the closest passage, which happens to hold the answer.
-    refused = Answer("كم قيمة الصفقة؟", "ar", "لم أجد ... «بلغت 38 مليار دولار» [1]", True, [citation])
-    rec = score_question(item, refused, hits, 12.345, strength=0.91234)
+    refused = Answer("كم قيمة الصفقة؟", "ar", "لم أجد ... «بلغت 38 مليار دولار» [1]", True, [citation],
+                     evidence=Evidence(strength=0.91234, p_answerable=0.2, reason="weak"))
+    rec = score_question(item, refused, hits, 12.345)
     assert rec.contains is False and rec.f1 == 0.0 and rec.cited_docs == []
     assert rec.relevant == [False, True] and rec.retrieved_docs == ["b.txt", "a.txt"]
     assert rec.failed == ["refused", "contains", "citation"]
-    assert rec.latency_ms == 12.35 and rec.strength == 0.9123
+    assert rec.latency_ms == 12.35 and rec.strength == 0.9123 and rec.p_answerable == 0.2
+    assert rec.evidence is not None and rec.evidence["reason"] == "weak"  # what rag calibrate fits on
 
     answered = Answer("كم قيمة الصفقة؟", "ar", "بحسب المقالات:\n«بلغت 38 مليار دولار» [1]", False, [citation])
     rec = score_question(item, answered, hits, 5.0)
@@ -143,8 +145,8 @@ def test_score_question_abstained_answer_gets_no_credit() -> None:
 
 def test_abstention_sweep_and_calibration_hand_worked() -> None:
     recs = [
-        _record("a1", "ar", strength=0.95), _record("a2", "ar", strength=0.97),
-        _record("u1", "ar", answerable=False, strength=0.85), _record("u2", "en", answerable=False, strength=0.96),
+        _record("a1", "ar", p=0.95), _record("a2", "ar", p=0.97),
+        _record("u1", "ar", answerable=False, p=0.85), _record("u2", "en", answerable=False, p=0.96),
         _record("nostrength", "en"),
     ]
     (row,) = abstention_sweep(recs, [0.955])
@@ -196,7 +198,7 @@ def test_evaluate_on_seed_subset(pipeline, monkeypatch: pytest.MonkeyPatch) -> N
     assert all(len(q["retrieved_chunks"]) > 3 for q in questions.values())
     assert True in questions["ar-001"]["relevant"][:5]
     assert questions["ar-un-01"]["relevant"] == [] and questions["ar-un-01"]["contains"] is None
-    assert all(q["strength"] is not None for q in questions.values())
+    assert all(q["strength"] is not None and 0 <= q["p_answerable"] <= 1 for q in questions.values())
     assert all(q["latency_ms"] > 0 for q in questions.values())
     json.loads(to_json(report))  # strict JSON: NaN became null
 

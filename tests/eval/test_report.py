@@ -120,13 +120,13 @@ def test_compare_reports_direction_and_tolerance() -> None:
 
 def test_calibration_per_language_in_report_and_text() -> None:
     records = _records()
-    records[0].strength, records[1].strength, records[2].strength = 0.95, 0.80, 0.70
-    report = build_report(records, meta={"thresholds": {"ar": 0.9, "en": 0.8}})
+    records[0].p_answerable, records[1].p_answerable, records[2].p_answerable = 0.95, 0.80, 0.70
+    report = build_report(records, meta={"refusal_threshold": {"ar": 0.9, "en": 0.8}})
     ar = report["calibration"]["ar"]
     # Arabic: answerable at 0.95 and 0.80, no unanswerable; threshold 0.9 refuses the 0.80 one.
     assert ar["n"] == 2 and ar["current"]["answerable_refused"] == 0.5
     assert report["calibration"]["en"]["current"]["unanswerable_refused"] == 1.0  # 0.70 < 0.8
     lines = calibration_lines(report)
     assert lines[0].startswith("[ar] current 0.9: - / 0.500; best on this set")
-    assert "abstention on evidence strength alone" in summary_text(report)
+    assert "abstention on the refusal model's probability alone" in summary_text(report)
     assert "## Abstention calibration" in markdown_report(report)

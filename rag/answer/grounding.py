@@ -1,0 +1,152 @@
+"""Whether the articles can be about what the question asks: unknown words and names, and "what did X say".
+
+Grammar only, nothing about a corpus: a question's words that the corpus never uses (Arabic questions),
+the names it asks about in either script (Latin names are looked up with their Arabic transliterations),
+and questions asking for someone's words ("ما رأي X", "ماذا قال X", "What did X say", "How did X react"),
+which the articles answer only if a sentence has X speaking: a speech verb next to X ("قالت مايكروسوفت",
+"Microsoft said", "بحسب X", "according to X").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from rag.text.analyze import analyze, stopwords
+from rag.text.normalize import normalize, tokenize
+from rag.text.translit import NameIndex
+
+# Words that ask rather than say what is asked about.
+_QUESTION_WORDS = frozenset(normalize(w, lexical=True) for w in (
+    "ما ماذا من متى كم كيف أين لماذا هل أي ماهو ماهي هو هي بكم بماذا لمن ممن منذ رأي موقف "
+    "what which who whom whose when where why how much many is was are were did does do the a an of"
+).split())
+
+# "What did X say", in Arabic and English: the pattern captures X.
+_ENDS = r"(?=\s+(?:في|عن|حول|بشأن|بشان|على|ازاء|إزاء|تجاه|حيال|about|on|of|regarding|to|after|when)\b|\s*[؟?]|\s*$)"
+_SPEECH_QUESTIONS = tuple(re.compile(p, re.IGNORECASE) for p in (
+    r"^(?:و|ف)?(?:ما|ماذا)\s+(?:هو\s+|هي\s+)?(?:رأي|راي|موقف|تعليق|رد|تصريح|تصريحات|كلام)\s+(?P<x>.+?)" + _ENDS,
+    r"^(?:و|ف)?(?:ماذا|بماذا|ما\s+الذي)\s+(?:قال|قالت|يقول|تقول|صرح|صرحت|علق|علقت|رد|ردت|أعلن|أعلنت|اعلن|اعلنت)"
+    r"\s+(?P<x>.+?)" + _ENDS,
+    r"^(?:و|ف)?كيف\s+(?:علق|علقت|رد|ردت|يرى|ترى|وصف|وصفت)\s+(?P<x>.+?)" + _ENDS,
+    r"^what\s+(?:did|does|do|has|have)\s+(?P<x>.+?)\s+(?:say|said|think|thought|comment|claim|tell|announce|"
+    r"argue|state|believe)\b",
+    r"^how\s+(?:did|does|do|has|have)\s+(?P<x>.+?)\s+(?:react|respond|comment|reply|view|see)\b",
+    r"^what\s+(?:is|was|are|were)\s+(?P<x>.+?)'s?\s+(?:view|opinion|position|stance|reaction|response|comment|"
+    r"statement|take)\b",
+))
+_SPEECH_VERBS = frozenset(normalize(w, lexical=True) for w in (
+    "قال قالت يقول تقول قالوا صرح صرحت يصرح تصريح أكد أكدت يؤكد أوضح أوضحت أشار أشارت أعلن أعلنت يعلن ذكر ذكرت "
+    "أضاف أضافت علق علقت كتب كتبت رأى يرى ترى اعتبر اعتبرت أفاد أفادت متحدث المتحدث "
+    "said says say told tells stated states announced announces added adds commented wrote writes "
+    "argued argues claimed claims believes spokesperson spokesman"
+).split())
+#: Words that attribute what follows to whoever comes after them ("بحسب X", "according to X", "بيان X").
+_ATTRIBUTIONS = frozenset(normalize(w, lexical=True) for w in "بحسب وفقا وفق لسان بيان according".split())
+#: Words between a speech verb and the speaker ("قال المتحدث باسم الشركة X", "X's spokesperson said").
+SPEAKER_WINDOW = 4
+
+
+def _words(text: str) -> list[str]:
+    return tokenize(normalize(text, lexical=True))
+
+
+def content_words(question: str) -> list[str]:
+    """The question's own words: no punctuation, stopwords or question words (Latin words kept as written)."""
+    stop = stopwords()
+    return [w for w in re.findall(r"[^\W\d_]+", question)
+            if normalize(w, lexical=True) not in stop and normalize(w, lexical=True) not in _QUESTION_WORDS
+            and len(w) > 1]
+
+
+def unknown_words(question: str, language: str, vocabulary: Mapping[str, object] | set[str],
+                  names: NameIndex | None) -> list[str]:
+    """Words of the question the corpus never uses, as written.
+
+    An Arabic word counts when none of its analyzed terms is in ``vocabulary`` (the analyzed terms of the
+    corpus); a Latin name (capitalized after the first word in English, any Latin word in Arabic) when neither
+    it nor an Arabic transliteration occurs in the corpus. Lowercase English words are never counted: an
+    Arabic corpus uses none of them.
+
+    Example: ``unknown_words("ما رأي إيلون ماسك في الصفقة؟", "ar", {"صفق"}, None) == ["إيلون", "ماسك"]``
+    """
+    out = []
+    words = content_words(question)
+    for w in words:
+        if re.fullmatch(r"[A-Za-z]+", w):
+            asked = language != "en" or (w[0].isupper() and not question.lstrip().startswith(w))
+            if not asked or names is None or not names.checkable(w):
+                continue
+            if names.document_frequency(names.forms(w)) == 0:
+                out.append(w)
+        elif language == "ar" or not re.search(r"[A-Za-z]", w):
+            terms = analyze(w)
+            if terms and not any(t in vocabulary for t in terms):
+                out.append(w)
+    return out
+
+
+def speech_subject(question: str) -> str | None:
+    """Whose words the question asks for ("ما رأي إيلون ماسك في الصفقة؟" -> "إيلون ماسك"), or None.
+
+    Example: ``speech_subject("What did Microsoft say about the deal?") == "Microsoft"``
+    """
+    q = " ".join(question.strip().split())
+    for pattern in _SPEECH_QUESTIONS:
+        m = pattern.search(q)
+        if m:
+            subject = re.sub(r"^(?:the|a|an)\s+", "", m.group("x").strip(" ،,؟?"), flags=re.IGNORECASE)
+            if subject and len(subject) <= 60:
+                return subject
+    return None
+
+
+def subject_forms(subject: str, names: NameIndex | None) -> list[list[str]]:
+    """How the corpus may write each word of ``subject``: analyzed terms for Arabic words, the word and its
+    transliterations for Latin ones. A sentence mentions the subject when it has a form of every word."""
+    out = []
+    for w in content_words(subject):
+        if re.fullmatch(r"[A-Za-z]+", w):
+            forms = names.forms(w) if names is not None else [w.lower()]
+            out.append([f for form in forms for f in ([form] if " " in form else analyze(form) or [form])])
+        else:
+            terms = analyze(w)
+            if terms:
+                out.append(terms)
+    return out
+
+
+def quotes_subject(sentence: str, forms: Sequence[Sequence[str]]) -> bool:
+    """Whether ``sentence`` has the subject speaking: a speech verb within ``SPEAKER_WINDOW`` words of a
+    mention of it, or an attribution ("بحسب", "according to") shortly before it.
+
+    Example: ``quotes_subject("وقالت مايكروسوفت إن الصفقة مهمة", [["مايكروسوفت"]]) is True``
+    """
+    if not forms:
+        return False
+    words = _words(sentence)
+    terms = [set(analyze(w)) | {w} for w in words]
+
+    def at(i: int, form: str) -> bool:
+        parts = form.split()
+        return len(parts) > 1 and words[i : i + len(parts)] == parts or len(parts) == 1 and form in terms[i]
+
+    mentions = [[i for i in range(len(words)) if any(at(i, f) for f in fs)] for fs in forms]
+    if not all(mentions):
+        return False
+    verbs = [i for i, w in enumerate(words) if w in _SPEECH_VERBS or _strip_conj(w) in _SPEECH_VERBS]
+    attributions = [i for i, w in enumerate(words) if w in _ATTRIBUTIONS or _strip_conj(w) in _ATTRIBUTIONS]
+    heads = [h for hs in mentions for h in hs]
+    return (any(abs(h - v) <= SPEAKER_WINDOW for h in heads for v in verbs)
+            or any(0 < h - a <= SPEAKER_WINDOW for h in heads for a in attributions))
+
+
+def _strip_conj(word: str) -> str:
+    return word[1:] if len(word) > 3 and word[0] in "وف" else word
+
+
+def quoted_anywhere(subject: str, sentences: Iterable[str], names: NameIndex | None) -> bool:
+    """Whether any of ``sentences`` has ``subject`` speaking."""
+    forms = subject_forms(subject, names)
+    return any(quotes_subject(s, forms) for s in sentences)
+

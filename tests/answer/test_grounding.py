@@ -1,0 +1,57 @@
+"""rag.answer.grounding: unknown words and names, and whose words a question asks for."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.grounding import quoted_anywhere, quotes_subject, speech_subject, subject_forms, unknown_words
+from rag.text.analyze import analyze
+from rag.text.translit import NameIndex
+
+TEXTS = [
+    "وقالت مايكروسوفت في بيان إن الشراكة مستمرة.",
+    "وقال ألتمان في بودكاست مع ساتيا ناديلا، الرئيس التنفيذي لشركة مايكروسوفت: الإيرادات تنمو.",
+    "وقعت الشركة صفقة مع إنفيديا بقيمة مليار دولار.",
+]
+VOCAB = {t for text in TEXTS for t in analyze(text)}
+NAMES = NameIndex(TEXTS)
+
+
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("ما رأي إيلون ماسك في الصفقة؟", "إيلون ماسك"),
+        ("ماذا قالت مايكروسوفت عن الصفقة؟", "مايكروسوفت"),
+        ("كيف علق البنك المركزي على القرار؟", "البنك المركزي"),
+        ("What did Microsoft say about the deal?", "Microsoft"),
+        ("How did the central bank react to the decision?", "central bank"),
+        ("What is OpenAI's view of the deal?", "OpenAI"),
+        ("كم بلغت قيمة الصفقة؟", None),
+        ("What did the deal cost?", None),
+    ],
+)
+def test_speech_subject(question, subject):
+    assert speech_subject(question) == subject
+
+
+def test_a_speaker_needs_a_speech_verb_next_to_it():
+    forms = subject_forms("Microsoft", NAMES)  # found in Arabic script through its transliteration
+    assert quotes_subject(TEXTS[0], forms)
+    # Microsoft is mentioned, but it is Altman who speaks: eleven words away.
+    assert not quotes_subject(TEXTS[1], forms)
+    assert not quotes_subject(TEXTS[2], forms)
+    # "according to four people": the attribution is to whoever follows it, not to Microsoft before it.
+    assert not quotes_subject("أعاد ناديلا ومايكروسوفت النظر في الأمر، وفقًا لأربعة أشخاص مطلعين", forms)
+    assert quotes_subject("وذلك بحسب مايكروسوفت", forms)
+    assert quoted_anywhere("مايكروسوفت", TEXTS, NAMES)
+    assert not quoted_anywhere("Nvidia", TEXTS, NAMES)  # named, never speaking
+
+
+def test_unknown_words_in_either_script():
+    assert unknown_words("ما رأي إيلون ماسك في الصفقة؟", "ar", VOCAB, NAMES) == ["إيلون", "ماسك"]
+    assert unknown_words("ما قيمة صفقة Nvidia؟", "ar", VOCAB, NAMES) == []  # إنفيديا: the same name
+    # "Elon" (skeleton LN) is too short to look up in Arabic script: it is not called unknown.
+    assert unknown_words("What did Elon Musk say about the deal?", "en", VOCAB, NAMES) == ["Musk"]
+    # English content words are never unknown (an Arabic corpus has none); the first word is not a name.
+    assert unknown_words("Why did the partnership grow?", "en", VOCAB, NAMES) == []
+    assert unknown_words("Nvidia signed what?", "en", VOCAB, NAMES) == []
