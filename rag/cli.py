@@ -225,8 +225,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             index_dir=index_dir, corpus_dir=_indexed_corpus(index_dir), model=args.model)
         keep = _keep_as_built(argparse.Namespace(index_dir=index_dir or args.index_dir))
         golds.append(GoldSet(gold, items, _load_pipeline(settings, quiet=True, keep=keep)))
-    model, cv = calibrate(golds, folds=args.folds, l2=args.l2, budget=args.max_answerable_refused,
-                          progress=_progress() and not args.json)
+    try:
+        model, cv = calibrate(golds, folds=args.folds, l2=args.l2, budget=args.max_answerable_refused,
+                              progress=_progress() and not args.json)
+    except ValueError as e:
+        raise ConfigError(f"rag calibrate: {e}") from e
     if args.out:
         args.out.write_text(json.dumps(model.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if not args.no_save:

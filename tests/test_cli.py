@@ -161,6 +161,43 @@ def test_eval_json_out_and_compare(index_dir: Path, small_gold: Path, tmp_path: 
     assert "retrieval.hit@5" in again.stdout and "6 questions" in again.stdout
 
 
+def test_calibrate_fits_reports_held_out_figures_and_saves_into_the_profile(index_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from rag.index.manifest import live_build
+    from rag.profile import PROFILE_FILE, Profile
+
+    target = tmp_path / "index"
+    shutil.copytree(index_dir, target)
+    # A second gold file over the seeds, answered over the other (same) index: pairs FILE INDEX_DIR work.
+    part = tmp_path / "part.jsonl"
+    part.write_text("".join(line + "\n" for line in GOLD.read_text(encoding="utf-8").splitlines()[::2]
+                            if "follows" not in json.loads(line)), encoding="utf-8")
+    out = tmp_path / "model.json"
+    proc = rag("calibrate", "--gold", str(GOLD), "--gold", str(part), str(index_dir), "--index-dir", str(target),
+               "--folds", "3", "--out", str(out), "--json")
+    result = last_json(proc)
+    cv = result["cross_validated"]
+    assert cv["folds"] == 3 and cv["n_answerable"] + cv["n_unanswerable"] == 94 + len(part.read_text().splitlines())
+    assert set(cv["by_source"]) == {str(GOLD), str(part)} and set(cv["by_language"]) == {"ar", "en"}
+    assert 0 <= cv["unanswerable_refused"] <= 1 and 0 <= cv["answerable_refused"] <= 1
+    profile = Profile.load(live_build(target) / PROFILE_FILE)
+    assert profile.refusal is not None and profile.refusal.to_dict() == json.loads(out.read_text(encoding="utf-8"))
+    assert profile.calibrated_on == (str(GOLD), str(part))
+    assert Profile.load(live_build(index_dir) / PROFILE_FILE).refusal is None  # the other index is untouched
+    # The next eval over the calibrated index applies the fitted thresholds.
+    report = last_json(rag("eval", "--gold", str(GOLD), "--index-dir", str(target), "--json"))
+    assert report["meta"]["refusal_threshold"] == profile.refusal.threshold
+
+
+def test_calibrate_needs_both_kinds_of_question(index_dir: Path, tmp_path: Path) -> None:
+    answerable = tmp_path / "answerable.jsonl"
+    answerable.write_text("".join(line + "\n" for line in GOLD.read_text(encoding="utf-8").splitlines()
+                                  if json.loads(line)["answers"])[:4000].rsplit("\n", 1)[0] + "\n", encoding="utf-8")
+    proc = rag("calibrate", "--gold", str(answerable), "--index-dir", str(index_dir), "--no-save")
+    assert_clean_error(proc, "needs answerable and unanswerable questions")
+
+
 @pytest.mark.slow
 def test_bench_json_small(index_dir: Path) -> None:
     proc = rag("bench", "--json", "--index-dir", str(index_dir), "--ann-size", "3000", "--questions", "4",

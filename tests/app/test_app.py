@@ -502,6 +502,44 @@ def test_arabic_then_english_question_in_the_browser(server, browser, pipeline):
 
 @pytest.mark.slow
 @pytest.mark.browser
+def test_the_questions_a_new_user_tried_behave_as_they_expect(server, browser, pipeline):
+    """Issue 9's five questions: people the articles never mention or never quote are refused, naming what is
+    missing; an English question about a duration is answered in English with the Arabic quote as its source."""
+    chat = Chat(browser, server["url"])
+    try:
+        page = chat.page
+        musk = chat.ask("ما رأي إيلون ماسك في الصفقة؟")
+        assert "abstained" in musk.get_attribute("class") and direction(musk) == "rtl"
+        assert "لا تذكر المقالات «إيلون ماسك»" in musk.text_content()
+        assert "بحسب المقالات" not in musk.text_content()
+
+        microsoft = chat.ask("What did Microsoft say about the deal?")
+        assert "abstained" in microsoft.get_attribute("class") and direction(microsoft) == "ltr"
+        assert "The articles quote nothing from Microsoft." in microsoft.text_content()
+
+        elon = chat.ask("What did Elon Musk say about the deal?")
+        assert "abstained" in elon.get_attribute("class")
+        assert "do not mention Elon Musk" in elon.text_content()
+
+        years = chat.ask("How many years does the Amazon deal last?")
+        assert "abstained" not in years.get_attribute("class")
+        short = years.locator(".short-answer").first
+        assert short.text_content() == "seven years" and direction(short) == "ltr"
+        assert re.search(r"«[^»]*سبع سنوات[^»]*» \[\d+\]", years.text_content())  # the Arabic quote, numbered
+        mark = page.locator("#sources .source").first
+        assert "سبع سنوات" in mark.text_content()
+        assert page.locator("#sources strong.short-answer").first.text_content() == "سبع سنوات"
+
+        value = chat.ask("ما قيمة الصفقة بين OpenAI وأمازون؟")
+        assert "abstained" not in value.get_attribute("class")
+        assert "38 مليار دولار" in value.locator(".short-answer").first.text_content()
+        assert chat.dialogs == []
+    finally:
+        chat.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
 def test_markup_in_articles_and_questions_never_runs(server, browser, pipeline):
     chat = Chat(browser, server["url"])
     try:
