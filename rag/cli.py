@@ -124,9 +124,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     validate_question(args.question, settings.max_question_chars)  # fail before loading the model
     pipeline = _load_pipeline(settings, quiet=args.json, keep=_keep_as_built(args))
     if args.json:
-        print(json.dumps(pipeline.ask(args.question, doc_ids=args.doc).to_dict(), ensure_ascii=False))
+        answer = pipeline.ask(args.question, doc_ids=args.doc, since=args.since, until=args.until)
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
         return 0
-    _print_answer(pipeline.ask_stream(args.question, doc_ids=args.doc))
+    _print_answer(pipeline.ask_stream(args.question, doc_ids=args.doc, since=args.since, until=args.until))
     return 0
 
 
@@ -390,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     asking(p)
     p.add_argument("--doc", action="append", metavar="DOC_ID",
                    help="search only this article (its file name); repeat for several")
+    p.add_argument("--since", metavar="DATE", help="search only articles dated on or after DATE (YYYY-MM-DD, "
+                                                   "YYYY-MM or YYYY; the date of an article's front matter)")
+    p.add_argument("--until", metavar="DATE", help="search only articles dated on or before DATE")
     p.add_argument("--json", action="store_true", help="print the answer object as JSON (JSON Lines when chatting)")
     p.set_defaults(func=cmd_ask)
 

@@ -16,9 +16,9 @@ from functools import partial
 from rag.answer import Answerer, AnswerRequest, BackendContext, make_answerer
 from rag.config import Settings
 from rag.embed.embedder import Embedder
-from rag.errors import QuestionError
 from rag.index.build import build_index
 from rag.index.index import Index
+from rag.retrieve.filters import article_filter
 from rag.retrieve.followup import rewrite_follow_up
 from rag.retrieve.hybrid import Retriever
 from rag.retrieve.query import CachedEmbedder, prepare_query
@@ -95,21 +95,21 @@ class Pipeline:
         k: int | None = None,
         backend: str | None = None,
         doc_ids: list[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> Iterator[str | Answer]:
         """Answer ``question``: yield text deltas as they come, then the final Answer.
 
-        With ``doc_ids``, only those articles are searched.
+        With ``doc_ids``, only those articles are searched; with ``since``/``until`` (``YYYY-MM-DD``), only
+        articles dated in that range (``rag.retrieve.filters``).
 
         Raises:
-            QuestionError: before anything is yielded, for an empty or over-long question.
+            QuestionError: before anything is yielded, for an empty or over-long question, an unknown article
+                id, an unreadable date or a date range without articles.
         """
         question = validate_question(question, self.settings.max_question_chars)
         answerer = self.answerer(backend)
-        if doc_ids is not None:
-            unknown = sorted(set(doc_ids) - set(self.documents))
-            if unknown:
-                raise QuestionError(f"no article {', '.join(unknown)} in the index; known ids are file names such "
-                                    f"as {next(iter(self.documents), '?')}")
+        doc_ids = article_filter(self.documents, doc_ids, since, until)
         return self._run(question, list(history or []), k, backend, answerer, doc_ids)
 
     def _run(self, question: str, history: list[tuple[str, str]], k: int | None, backend: str | None,

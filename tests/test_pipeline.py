@@ -202,3 +202,23 @@ def test_openai_backend_through_the_pipeline_keeps_verified_quotes_and_rewrites_
         query = pipeline.prepare("وما مدتها؟", [("ما قيمة صفقة OpenAI مع أمازون؟", answer.text)], "openai")
         assert query.retrieval_text == "ما مدة صفقة OpenAI مع أمازون؟" and query.text == "وما مدتها؟"
         assert server.requests[-1]["body"]["model"] == "test-model"
+
+
+@pytest.mark.slow
+def test_a_date_range_searches_only_articles_dated_in_it(seed_pipeline, monkeypatch):
+    import dataclasses
+
+    from rag.errors import QuestionError
+
+    ids = sorted(seed_pipeline.documents)
+    dates = {ids[0]: "2025-11-03", ids[1]: "2025-10-01", ids[2]: "2024-05-05"}  # the others carry no date
+    for doc_id, date in dates.items():
+        monkeypatch.setitem(seed_pipeline.documents, doc_id, dataclasses.replace(seed_pipeline.documents[doc_id],
+                                                                                 date=date))
+    answer = seed_pipeline.ask("ما قيمة الصفقة؟", since="2025-10", until="2025-12-31")
+    assert answer.passages and {h.chunk.doc_id for h in answer.passages} <= {ids[0], ids[1]}
+    assert {c.doc_id for c in answer.citations} <= {ids[0], ids[1]}
+    only_2024 = seed_pipeline.ask("ما قيمة الصفقة؟", until="2024")
+    assert {h.chunk.doc_id for h in only_2024.passages} == {ids[2]}
+    with pytest.raises(QuestionError, match="no article dated between 2026 and the last"):
+        seed_pipeline.ask("ما قيمة الصفقة؟", since="2026")
