@@ -11,7 +11,7 @@ TORCH ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: setup setup-test run test index eval bench lint clean
+.PHONY: setup setup-test dictionary run test index eval bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@echo "==> [1/4] creating the Python environment in $(VENV)/"
@@ -27,13 +27,24 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# Debian's English-Arabic dictionary (FreeDict) feeds English questions' keyword search; optional for
+# `make run` (without it English questions are searched without it), installed for `make test`.
+DICTIONARY := /usr/share/dictd/freedict-eng-ara.index
+dictionary:
+	@test -f $(DICTIONARY) || \
+		{ echo "==> installing Debian's English-Arabic dictionary (dict-freedict-eng-ara)"; \
+		  if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dict-freedict-eng-ara; \
+		  else sudo -n apt-get update && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y dict-freedict-eng-ara; fi; } || \
+		echo "==> note: could not install dict-freedict-eng-ara; English questions are searched without it"
+
 # Debian's Chromium drives the browser test (a test tool's own browser download fails here).
-setup-test: setup
+setup-test: setup dictionary
+	@test -f $(DICTIONARY) || { echo "dict-freedict-eng-ara is missing: apt-get install -y dict-freedict-eng-ara"; exit 1; }
 	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
 		{ if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 		  else sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; fi; }
 
-run: setup
+run: setup dictionary
 	@echo "==> starting the chat on http://$(HOST):$(PORT) (Ctrl-C stops it)"
 	@echo "    the page is served at once; on the first run it shows the bundled model being prepared"
 	@echo "    (once, into ~/.cache/rag-news) and the index being built from seeds/ (once, into index/)"

@@ -62,6 +62,8 @@ class Settings:
     bridge_min_passages: int = 1  # embed for bridging the Arabic words of >= this many passages (or of a title);
     # 1 embeds every word, as before; 2 bounds the build's vocabulary work (its effect on answers is not yet measured)
     # --- retrieval --------------------------------------------------------
+    dictionary: str | None = None  # English->Arabic dictd files (prefix); None -> /usr/share/dictd/freedict-eng-ara,
+    # "" -> none (rag.text.dictionary)
     k: int = 5  # passages handed to the answer stage
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60  # reciprocal rank fusion constant

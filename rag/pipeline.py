@@ -23,6 +23,7 @@ from rag.retrieve.followup import rewrite_follow_up
 from rag.retrieve.hybrid import Retriever
 from rag.retrieve.query import CachedEmbedder, prepare_query
 from rag.retrieve.question import validate_question
+from rag.text.dictionary import english_arabic, translations
 from rag.types import Answer, Document, Hit, Query
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,12 @@ class Pipeline:
         return prepare_query(
             question, history, embed=self.embed, vocab=self.index.vocab, vocab_vectors=self.index.vocab_vectors,
             profile=self.profile, rewrite=partial(rewrite_follow_up, chat) if chat is not None else None,
-            corpus_words=self.index.words,
+            corpus_words=self.index.words, translate=self._translate,
         )
+
+    def _translate(self, text: str) -> Sequence[str]:
+        """Arabic renderings of an English question's words, from the dictionary (loaded on first use)."""
+        return translations(text, english_arabic(self.settings.dictionary))
 
     def retrieve(self, query: Query, k: int | None = None) -> list[Hit]:
         """The ``k`` best passages for a prepared query (see ``Retriever.retrieve``)."""

