@@ -301,9 +301,23 @@ def draft_gold(records: Iterable[dict[str, Any]], *, id_prefix: str = "fb") -> t
     return out, skipped
 
 
+def rotated_files(path: str | Path, backups: int = LOG_BACKUPS) -> list[Path]:
+    """The feedback file and its rotated predecessors that exist, oldest first (``.3``, ``.2``, ``.1``, the file).
+
+    Example: ``rotated_files("feedback.jsonl")`` is ``[Path("feedback.jsonl.1"), Path("feedback.jsonl")]`` when
+    one rotation has happened.
+    """
+    path = Path(path)
+    older = [path.with_name(f"{path.name}.{i}") for i in range(backups, 0, -1)]
+    return [p for p in older if p.is_file()] + [path]
+
+
 def export_gold(feedback: str | Path, gold_out: str | Path) -> tuple[int, int]:
-    """Write ``draft_gold`` of the feedback file to ``gold_out`` (JSON Lines); (written, skipped)."""
-    lines, skipped = draft_gold(read_feedback(feedback))
+    """Write ``draft_gold`` of the feedback file and its rotated predecessors (oldest first) to ``gold_out``
+    (JSON Lines); (written, skipped)."""
+    files = rotated_files(feedback)
+    records = [r for f in files[:-1] for r in read_feedback(f)]
+    lines, skipped = draft_gold(records + read_feedback(files[-1]))
     out = Path(gold_out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(g, ensure_ascii=False) + "\n" for g in lines), encoding="utf-8")

@@ -153,3 +153,22 @@ def test_control_bidi_and_separator_characters_are_stored_escaped(tmp_path):
         assert ch not in raw
     assert "\\u202e" in raw and "\\u2028" in raw and "ما" in raw  # Arabic still readable
     assert read_lines(path)[0]["question"] == question  # the JSON value is unchanged
+
+
+def test_export_reads_the_rotated_files_too_oldest_first(tmp_path):
+    from rag.app.feedback import export_gold, rotated_files
+
+    def line(question: str) -> str:
+        cite = {"n": 1, "doc_id": "a.txt", "title": "t", "quote": "اقتباس " + question, "start": 0, "end": 5}
+        return json.dumps({"question": question, "vote": "up", "abstained": False, "citations": [cite]},
+                          ensure_ascii=False) + "\n"
+
+    path = tmp_path / "feedback.jsonl"
+    (tmp_path / "feedback.jsonl.2").write_text(line("أقدم سؤال؟"), encoding="utf-8")
+    (tmp_path / "feedback.jsonl.1").write_text(line("سؤال أحدث؟"), encoding="utf-8")
+    path.write_text(line("آخر سؤال؟"), encoding="utf-8")
+    assert rotated_files(path) == [tmp_path / "feedback.jsonl.2", tmp_path / "feedback.jsonl.1", path]
+    written, skipped = export_gold(path, tmp_path / "gold.jsonl")
+    assert (written, skipped) == (3, 0)
+    gold = [json.loads(x) for x in (tmp_path / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [g["question"] for g in gold] == ["أقدم سؤال؟", "سؤال أحدث؟", "آخر سؤال؟"]
