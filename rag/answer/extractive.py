@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rag.answer import AnswerRequest, BackendContext, abstain_text
-from rag.answer.grounding import quoted_anywhere, speech_subject, subject_forms, unknown_words
+from rag.answer.grounding import mentions_subject, quoted_anywhere, speech_subject, subject_forms, unknown_words
 from rag.answer.refusal import features
 from rag.answer.short import question_type, short_answer_for
 from rag.ingest.chunk import is_heading
@@ -130,6 +130,7 @@ class ExtractiveAnswerer:
         self.names = names
         self.profile = profile or Profile()
         self.max_quotes = max_quotes
+        self.top_idf = max(idf.values(), default=1.0)  # the rarest term's IDF (a term the corpus never uses)
 
     @classmethod
     def create(cls, context: BackendContext) -> ExtractiveAnswerer:
@@ -215,7 +216,9 @@ class ExtractiveAnswerer:
         elif evidence.missing_name is not None and request.language == "ar":
             reason, missing = "name", evidence.missing_name
         elif subject is not None and not quoted_anywhere(subject, [c.text for c in ranked], self.names):
-            reason, missing = ("unquoted" if any(self._mentions(subject, ranked)) else "name"), subject
+            forms = subject_forms(subject, self.names)
+            named = any(mentions_subject(c.text, forms) for c in ranked)
+            reason, missing = ("unquoted" if named else "name"), subject
         elif p < evidence.threshold:
             reason = "cue" if cue is not None and not best.cue else "weak"
             missing = " ".join(unknown) or None
@@ -225,16 +228,9 @@ class ExtractiveAnswerer:
     def missing_idf(self, query_terms: Sequence[str], passage_terms: set[str]) -> float:
         """The largest IDF among the question terms the passage lacks, over the corpus's largest IDF (a term the
         corpus never uses counts as the rarest)."""
-        top = max(self.idf.values(), default=1.0)
+        top = self.top_idf
         missing = [self.idf.get(t, top) for t in set(query_terms) if t not in passage_terms]
         return min(max(missing, default=0.0) / top, 1.0) if top > 0 else 0.0
-
-    def _mentions(self, subject: str, ranked: Sequence[Candidate]) -> Iterator[bool]:
-        forms = subject_forms(subject, self.names)
-        for c in ranked:
-            terms = set(analyze(c.text)) | set(normalize(c.text, lexical=True).split())
-            text = normalize(c.text, lexical=True)
-            yield bool(forms) and all(any((f in text) if " " in f else f in terms for f in fs) for fs in forms)
 
     def same_fact(self, a: Candidate, b: Candidate) -> bool:
         """Whether two sentences say the same thing: embeddings corroboration-close and most terms shared

@@ -122,23 +122,34 @@ def quotes_subject(sentence: str, forms: Sequence[Sequence[str]]) -> bool:
 
     Example: ``quotes_subject("وقالت مايكروسوفت إن الصفقة مهمة", [["مايكروسوفت"]]) is True``
     """
-    if not forms:
-        return False
     words = _words(sentence)
-    terms = [set(analyze(w)) | {w} for w in words]
-
-    def at(i: int, form: str) -> bool:
-        parts = form.split()
-        return len(parts) > 1 and words[i : i + len(parts)] == parts or len(parts) == 1 and form in terms[i]
-
-    mentions = [[i for i in range(len(words)) if any(at(i, f) for f in fs)] for fs in forms]
-    if not all(mentions):
+    mentions = _mentions(words, forms)
+    if not forms or not all(mentions):
         return False
     verbs = [i for i, w in enumerate(words) if w in _SPEECH_VERBS or _strip_conj(w) in _SPEECH_VERBS]
     attributions = [i for i, w in enumerate(words) if w in _ATTRIBUTIONS or _strip_conj(w) in _ATTRIBUTIONS]
     heads = [h for hs in mentions for h in hs]
     return (any(abs(h - v) <= SPEAKER_WINDOW for h in heads for v in verbs)
             or any(0 < h - a <= SPEAKER_WINDOW for h in heads for a in attributions))
+
+
+def mentions_subject(sentence: str, forms: Sequence[Sequence[str]]) -> bool:
+    """Whether ``sentence`` has a form of every word of the subject (``subject_forms``).
+
+    Example: ``mentions_subject("وقال ناديلا من مايكروسوفت", [["مايكروسوفت"]]) is True``
+    """
+    return bool(forms) and all(_mentions(_words(sentence), forms))
+
+
+def _mentions(words: list[str], forms: Sequence[Sequence[str]]) -> list[list[int]]:
+    """For each subject word, the positions in ``words`` where one of its forms stands."""
+    terms = [set(analyze(w)) | {w} for w in words]
+
+    def at(i: int, form: str) -> bool:
+        parts = form.split()
+        return len(parts) > 1 and words[i : i + len(parts)] == parts or len(parts) == 1 and form in terms[i]
+
+    return [[i for i in range(len(words)) if any(at(i, f) for f in fs)] for fs in forms]
 
 
 def _strip_conj(word: str) -> str:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.grounding import quoted_anywhere, quotes_subject, speech_subject, subject_forms, unknown_words
+from rag.answer.grounding import (
+    mentions_subject,
+    quoted_anywhere,
+    quotes_subject,
+    speech_subject,
+    subject_forms,
+    unknown_words,
+)
 from rag.text.analyze import analyze
 from rag.text.translit import NameIndex
 
@@ -43,6 +50,7 @@ def test_a_speaker_needs_a_speech_verb_next_to_it():
     # "according to four people": the attribution is to whoever follows it, not to Microsoft before it.
     assert not quotes_subject("أعاد ناديلا ومايكروسوفت النظر في الأمر، وفقًا لأربعة أشخاص مطلعين", forms)
     assert quotes_subject("وذلك بحسب مايكروسوفت", forms)
+    assert mentions_subject(TEXTS[1], forms)  # named there, though not speaking
     assert quoted_anywhere("مايكروسوفت", TEXTS, NAMES)
     assert not quoted_anywhere("Nvidia", TEXTS, NAMES)  # named, never speaking
 
