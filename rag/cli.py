@@ -208,6 +208,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from rag.answer.refusal import DEFAULT_L2
     from rag.eval.calibrate import GoldSet, calibrate
     from rag.eval.gold import load_gold
     from rag.index.manifest import live_build
@@ -227,7 +228,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         keep = _keep_as_built(argparse.Namespace(index_dir=index_dir or args.index_dir))
         golds.append(GoldSet(gold, items, _load_pipeline(settings, quiet=True, keep=keep)))
     try:
-        model, cv = calibrate(golds, folds=args.folds, l2=args.l2, budget=args.max_answerable_refused,
+        model, cv = calibrate(golds, folds=args.folds, l2=args.l2 or DEFAULT_L2, budget=args.max_answerable_refused,
                               progress=_progress() and not args.json)
     except ValueError as e:
         raise ConfigError(f"rag calibrate: {e}") from e
@@ -436,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gold", nargs="+", action="append", required=True, metavar=("FILE", "INDEX_DIR"),
                    help="a gold file, and the index of its corpus when that is not --index-dir (repeatable)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by article (default 5)")
-    p.add_argument("--l2", type=float, default=10.0, help="L2 regularization of the logistic fit (default 10)")
+    p.add_argument("--l2", type=float, help="L2 regularization of the logistic fit (default 10, as the shipped model)")
     p.add_argument("--max-answerable-refused", type=float, default=0.05, metavar="SHARE",
                    help="the threshold refuses as many unanswerable questions as it can while refusing at most this "
                         "share of answerable ones (default 0.05)")

@@ -12,15 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from rag.answer.short import QUESTION_WORDS
 from rag.text.analyze import analyze, stopwords
 from rag.text.normalize import normalize, tokenize
 from rag.text.translit import NameIndex
 
-# Words that ask rather than say what is asked about.
-_QUESTION_WORDS = frozenset(normalize(w, lexical=True) for w in (
-    "ما ماذا من متى كم كيف أين لماذا هل أي ماهو ماهي هو هي بكم بماذا لمن ممن منذ رأي موقف "
-    "what which who whom whose when where why how much many is was are were did does do the a an of"
-).split())
+# Words that ask rather than say what is asked about: the question words, and the frames of "what did X say".
+_ASKING = QUESTION_WORDS | frozenset(normalize(w, lexical=True) for w in "رأي موقف بكم منذ a an of".split())
 
 # "What did X say", in Arabic and English: the pattern captures X.
 _ENDS = r"(?=\s+(?:في|عن|حول|بشأن|بشان|على|ازاء|إزاء|تجاه|حيال|about|on|of|regarding|to|after|when)\b|\s*[؟?]|\s*$)"
@@ -55,7 +53,7 @@ def content_words(question: str) -> list[str]:
     """The question's own words: no punctuation, stopwords or question words (Latin words kept as written)."""
     stop = stopwords()
     return [w for w in re.findall(r"[^\W\d_]+", question)
-            if normalize(w, lexical=True) not in stop and normalize(w, lexical=True) not in _QUESTION_WORDS
+            if normalize(w, lexical=True) not in stop and normalize(w, lexical=True) not in _ASKING
             and len(w) > 1]
 
 

@@ -30,6 +30,8 @@ FEATURES = (
     "typed", "cue_unmet", "name_missing", "unknown_terms", "missing_idf", "english", "english_strength",
 )
 DEFAULT_MODEL = "refusal_default.json"
+#: L2 regularization of the logistic fit (the shipped model was fitted with it; ``rag calibrate --l2``).
+DEFAULT_L2 = 10.0
 
 
 def features(evidence: Evidence, language: str) -> dict[str, float]:
@@ -123,7 +125,7 @@ def default_model() -> RefusalModel:
 
 
 # --- fitting ------------------------------------------------------------------------------------
-def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, l2: float = 1.0,
+def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, l2: float = DEFAULT_L2,
                  iterations: int = 50) -> tuple[np.ndarray, float]:
     """Weighted L2-regularized logistic regression by Newton's method (the intercept is not penalized).
 
@@ -184,7 +186,7 @@ def sample_weights(examples: Sequence[Example]) -> np.ndarray:
 MAX_ANSWERABLE_REFUSED = 0.05
 
 
-def fit(examples: Sequence[Example], l2: float = 1.0, names: Sequence[str] = FEATURES,
+def fit(examples: Sequence[Example], l2: float = DEFAULT_L2, names: Sequence[str] = FEATURES,
         budget: float | None = MAX_ANSWERABLE_REFUSED) -> RefusalModel:
     """A model fitted on ``examples``. Its weights come from the gold files holding both answerable and
     unanswerable questions; per question language, its threshold is the one that refuses most unanswerable
@@ -192,7 +194,7 @@ def fit(examples: Sequence[Example], l2: float = 1.0, names: Sequence[str] = FEA
     ``sample_weights``); ``budget=None`` maximizes balanced accuracy instead.
 
     Raises:
-        ValueError: the examples hold only one class.
+        ValueError: the examples hold only one class, or no gold file holds both.
     """
     y = np.array([e.answerable for e in examples], dtype=np.float64)
     if y.min() == y.max():
@@ -204,6 +206,9 @@ def fit(examples: Sequence[Example], l2: float = 1.0, names: Sequence[str] = FEA
     for e in examples:
         classes.setdefault(e.source, set()).add(e.answerable)
     both = np.array([len(classes[e.source]) == 2 for e in examples])
+    if not both.any():
+        raise ValueError("calibration needs a gold file with both answerable and unanswerable questions "
+                         "(rag gold import --hold-out-articles N makes some unanswerable)")
     x = np.array([[e.values[f] for f in names] for e in examples], dtype=np.float64)
     mean = x[both].mean(axis=0)
     scale = x[both].std(axis=0)
@@ -280,7 +285,7 @@ def rates(examples: Sequence[Example], refused: Sequence[bool]) -> dict[str, Any
     }
 
 
-def cross_validate(examples: Sequence[Example], k: int = 5, l2: float = 1.0,
+def cross_validate(examples: Sequence[Example], k: int = 5, l2: float = DEFAULT_L2,
                    budget: float | None = MAX_ANSWERABLE_REFUSED) -> dict[str, Any]:
     """Refusal rates on held-out folds: each fold is answered by a model (weights and threshold) fitted
     on the other folds. Returns ``rates(...)`` with ``folds`` added."""

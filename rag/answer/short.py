@@ -98,8 +98,8 @@ _TYPE_PATTERNS: tuple[tuple[str, str], ...] = (
              r"|which (?:company|person|man|woman|team|party|country|city)"),
 )
 _YEAR_QUESTION = r"(?:اي|ايه) (?:عام|سنه)|what year|which year|what century"
-# Question words never count as words the question shares with the sentence.
-_QUESTION_WORDS = _forms(
+#: Question words (Arabic and English): they never count as words the question shares with the sentence.
+QUESTION_WORDS = _forms(
     "ما ماذا ماهو ماهي ماهى من متى متي كم كيف أين اين لماذا لمادا هل أي اي بأي باي بماذا لماذا ممن لمن "
     "هو هي هى هم هما ذا عدد what which who whom whose when where why how many much is was are were did does do the"
 )
@@ -223,7 +223,7 @@ def _shared(tokens: list[_Token], question: str) -> list[bool]:
     """Which sentence tokens say something the question already says."""
     qkeys: set[str] = set()
     for t in _tokens(question):
-        if not t.is_boundary and not _in(t, _QUESTION_WORDS) and t.norm not in stopwords():
+        if not t.is_boundary and not _in(t, QUESTION_WORDS) and t.norm not in stopwords():
             qkeys |= _keys(t.norm)
     return [not t.is_boundary and bool(_keys(t.norm) & qkeys) for t in tokens]
 

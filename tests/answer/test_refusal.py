@@ -83,9 +83,11 @@ def test_a_file_of_answerable_questions_only_sets_its_language_threshold_not_the
     assert RefusalModel.from_dict(json.loads(json.dumps(mixed.to_dict()))) == mixed
 
 
-def test_fit_needs_both_classes():
+def test_fit_needs_both_classes_in_one_file():
     with pytest.raises(ValueError, match="only answerable"):
         fit([example(0.9, True), example(0.8, True)])
+    with pytest.raises(ValueError, match="a gold file with both answerable and unanswerable"):
+        fit([example(0.9, True, "a"), example(0.5, False, "b")])
 
 
 def test_folds_keep_an_article_together_and_are_stable():
