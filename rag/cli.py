@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from rag.config import BACKENDS, Settings
+from rag.config import BACKENDS, FUSIONS, Settings
 from rag.errors import ConfigError, RagError
 from rag.index.vector_store import STORES
 
@@ -26,6 +26,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         backend=getattr(args, "backend", None),
         k=getattr(args, "k", None),
         vector_store=getattr(args, "store", None),
+        fusion=getattr(args, "fusion", None),
         milvus_uri=getattr(args, "milvus_uri", None),
         follow_symlinks=getattr(args, "follow_symlinks", None) or None,
     )
@@ -366,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--store", choices=list(STORES), help="vector store (default faiss or $RAG_VECTOR_STORE)")
         p.add_argument("--milvus-uri", help="Milvus URI (default: Milvus Lite file INDEX_DIR/milvus.db, "
                        "or $RAG_MILVUS_URI; e.g. http://127.0.0.1:19530); the token is read from $RAG_MILVUS_TOKEN")
+        p.add_argument("--fusion", choices=list(FUSIONS),
+                       help="where rankings are fused: 'process' (default, or $RAG_FUSION: the profile's rankings "
+                       "and weights) or 'engine' (one Milvus hybrid search: passage vectors + BM25, its RRF ranker)")
 
     p = sub.add_parser("index", help="build or update the index from a folder of articles")
     p.add_argument("--corpus", type=Path, help="folder of .txt/.md articles (default: seeds/)")

@@ -26,6 +26,9 @@ def is_bundled(model: str) -> bool:
     return model in BUNDLED_ALIASES
 
 ANN_KINDS = ("flat", "hnsw", "ivf")
+#: Where retrieval fuses its rankings: "process" (the profile's rankings and weights, weighted RRF here) or
+#: "engine" (one hybrid-search request, passage vectors + BM25 fused by the store's RRF ranker; Milvus only).
+FUSIONS = ("process", "engine")
 
 
 def default_cache_dir() -> Path:
@@ -67,6 +70,7 @@ class Settings:
     k: int = 5  # passages handed to the answer stage
     candidates: int = 30  # per retriever, before fusion
     rrf_k: int = 60  # reciprocal rank fusion constant
+    fusion: str = "process"  # FUSIONS: "engine" sends one Milvus hybrid search instead of one search per ranking
     dedup_threshold: float = 0.9  # cosine above which two passages count as the same fact
     # --- answering --------------------------------------------------------
     backend: str = "extractive"
@@ -88,6 +92,11 @@ class Settings:
 
         if self.vector_store not in STORES:
             raise ConfigError(f"vector_store {self.vector_store!r} is not one of {', '.join(STORES)}")
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"fusion {self.fusion!r} is not one of {', '.join(FUSIONS)}")
+        if self.fusion == "engine" and self.vector_store != "milvus":
+            raise ConfigError(f"fusion 'engine' needs the milvus store (its hybrid search); the store is "
+                              f"{self.vector_store!r}: add --store milvus, or use --fusion process")
         if self.ann not in ANN_KINDS:
             raise ConfigError(f"ann {self.ann!r} is not one of {', '.join(ANN_KINDS)}")
         if not 16 <= self.chunk_tokens <= 510:

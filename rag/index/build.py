@@ -230,7 +230,8 @@ def _build(settings, embedder, documents, skipped, expected, previous, reasons, 
     old_words = {**_read_word_cache(cache), **old_words}
     new_words = [w for w in vocab if w not in old_words]
     if new_words:
-        vectors_of_words = _in_steps(new_words, get_model().embed_queries, "words", report)
+        embed_words = get_model().embed_queries
+        vectors_of_words = _by_length(new_words, lambda some: _in_steps(some, embed_words, "words", report))
         old_words.update(zip(new_words, vectors_of_words, strict=True))
         _write_word_cache(cache, old_words)
     vocab_vectors = _stack([old_words[w][None, :] for w in vocab], dim)
@@ -321,6 +322,20 @@ def _in_steps(
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
+def _by_length(texts: list[str], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """``embed(texts)`` with the texts sent longest first, rows back in the given order.
+
+    A batch is padded to its longest text: in document order, chunks and their short sentences share
+    batches and the padding cost the build half as much again as the encoding itself (build / encode
+    1.49 on the seeds); sorted, texts of a length share a batch.
+    """
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    vectors = embed([texts[i] for i in order])
+    out = np.empty_like(vectors)
+    out[order] = vectors
+    return out
+
+
 def _read_word_cache(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path) as f:
@@ -378,7 +393,7 @@ def _embed_documents(
         texts.extend(doc.text[a:b] for a, b in spans)
     # Each distinct text is embedded once: a chunk of one sentence is that sentence, and articles repeat lines.
     unique = list(dict.fromkeys(texts))
-    unique_vectors = _in_steps(unique, model.embed_passages, "passages", report)
+    unique_vectors = _by_length(unique, lambda some: _in_steps(some, model.embed_passages, "passages", report))
     row_of = {t: i for i, t in enumerate(unique)}
     vectors = unique_vectors[[row_of[t] for t in texts]] if texts else unique_vectors
     out: dict[str, _DocPart] = {}

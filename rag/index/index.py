@@ -30,7 +30,7 @@ from rag.index.manifest import (
     read_manifest,
     write_atomic,
 )
-from rag.index.vector_store import LexicalStore, Rows, Stores, VectorStore, load_stores
+from rag.index.vector_store import HybridSearch, LexicalStore, Rows, Stores, VectorStore, load_stores
 from rag.profile import PROFILE_FILE, Profile
 from rag.types import Chunk, Document
 
@@ -115,6 +115,11 @@ class Index:
     def bm25(self) -> LexicalStore:
         """Keyword search over chunk texts (local BM25, or sparse vectors in the store)."""
         return self._stores.lexical
+
+    @property
+    def hybrid(self) -> HybridSearch | None:
+        """Dense passage and keyword search fused by the store's engine in one request, if it can."""
+        return self._stores.hybrid
 
     @property
     def dim(self) -> int:

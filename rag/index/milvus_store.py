@@ -341,8 +341,8 @@ class MilvusStore:
                 _drop(client, name)
 
         manifest_info = {k: v for k, v in info.items() if k != "lexicon"}
-        return Stores("milvus", chunks, sentences, MilvusLexical(collection, data.chunks), save, commit, abort,
-                      manifest_info)
+        lexical = MilvusLexical(collection, data.chunks)
+        return Stores("milvus", chunks, sentences, lexical, save, commit, abort, manifest_info, lexical.hybrid)
 
     @classmethod
     def open_stores(
@@ -369,8 +369,9 @@ class MilvusStore:
         def save(folder: Path) -> None:
             (folder / POINTER).write_text(json.dumps(info, ensure_ascii=False))
 
+        lexical = MilvusLexical(collection, chunks)
         return Stores("milvus", cls(collection, CHUNK, chunks, kind), cls(collection, SENTENCE, sentences, kind),
-                      MilvusLexical(collection, chunks), save, info={k: v for k, v in info.items() if k != "lexicon"})
+                      lexical, save, info={k: v for k, v in info.items() if k != "lexicon"}, hybrid=lexical.hybrid)
 
 
 class MilvusLexical:
@@ -396,6 +397,13 @@ class MilvusLexical:
             return []
         [hits] = self.collection.search("sparse", [sparse], CHUNK, max(1, min(k, 16384)), doc_ids, {})
         return [(self._row_of[key], score) for key, score in hits if key in self._row_of and score > 0]
+
+    def hybrid(
+        self, query_vector: np.ndarray, text: str, k: int, rrf_k: int, doc_ids: Sequence[str] | None = None
+    ) -> list[tuple[int, float]]:
+        """Chunk rows by one Milvus hybrid search (passage vectors and BM25, its RRF ranker), best first."""
+        hits = self.collection.hybrid(query_vector, text, max(1, min(k, 16384)), rrf_k, doc_ids)
+        return [(self._row_of[key], score) for key, score in hits if key in self._row_of]
 
 
 def _to_arrays(results: list[list[tuple[str, float]]], row_of: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -45,6 +45,11 @@ class VectorStore(Protocol):
         ...
 
 
+#: The engine's own fusion of dense passage search and keyword search (Milvus's hybrid search with its RRF
+#: ranker): ``(query_vector, query_text, k, rrf_k, doc_ids) -> [(chunk row, fused score), ...]``, best first.
+HybridSearch = Callable[[np.ndarray, str, int, int, "Sequence[str] | None"], list[tuple[int, float]]]
+
+
 class LexicalStore(Protocol):
     """Keyword search over the chunks (BM25 over the analyzer's terms)."""
 
@@ -108,6 +113,8 @@ class Stores:
         commit: Makes the new build live in the store, called right after ``CURRENT`` moved to it.
         abort: Undoes a build that will not go live.
         info: Recorded in the manifest as ``store``.
+        hybrid: Dense and keyword search fused in the engine, in one request; None when the store has no such
+            search (FAISS: the retriever fuses in process).
     """
 
     name: str
@@ -118,6 +125,7 @@ class Stores:
     commit: Callable[[], None] = lambda: None
     abort: Callable[[], None] = lambda: None
     info: dict[str, Any] = field(default_factory=dict)
+    hybrid: HybridSearch | None = None
 
 
 class StoreBackend(Protocol):

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rag.config import Settings
+from rag.errors import ConfigError
 from rag.index.index import Index
 from rag.profile import Profile
 from rag.text.analyze import analyze
@@ -121,6 +122,8 @@ class Retriever:
         Rankings fused, with weights, as the profile says for the question's language: ``sentence`` (dense,
         a passage by its best sentence), ``passage`` (dense, whole-passage vectors), ``bm25`` (over
         ``query.lexical``) and ``bridged`` (dense over the bridged Arabic words of an English question).
+        With ``settings.fusion == "engine"`` the store fuses instead, in one request: passage vectors and
+        BM25 by its RRF ranker, whatever the language (the engine knows neither weights nor best sentences).
 
         Args:
             query: The prepared query (see ``rag.retrieve.query.prepare_query``).
@@ -129,6 +132,8 @@ class Retriever:
         """
         k = k or self.settings.k
         n = self.settings.candidates
+        if self.settings.fusion == "engine":
+            return self._engine(query, k, doc_ids)
         use = self.profile.rankings_for(query.language)
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
@@ -155,6 +160,21 @@ class Retriever:
             add("bridged", self.dense(query.bridged_vector, n, doc_ids))
         fused = reciprocal_rank_fusion(rankings, self.settings.rrf_k, weights)
 
+        return self._hits(query, fused, dense, lexical, k)
+
+    def _engine(self, query: Query, k: int, doc_ids: Sequence[str] | None) -> list[Hit]:
+        """One hybrid-search request to the store; the hits carry no per-ranking ranks (the engine returns none)."""
+        if self.index.hybrid is None:
+            raise ConfigError(f"fusion 'engine' needs a store with hybrid search; the index's store is "
+                              f"{self.index.manifest.get('vector_store')!r}: rebuild it with --store milvus")
+        fused = self.index.hybrid(query.vector, query.lexical, self.settings.candidates, self.settings.rrf_k, doc_ids)
+        return self._hits(query, fused, [], [], k)
+
+    def _hits(
+        self, query: Query, fused: list[tuple[int, float]], dense: list[tuple[int, float]],
+        lexical: list[tuple[int, float]], k: int,
+    ) -> list[Hit]:
+        """Hits of the fused rows, near-duplicates folded, the ``k`` best."""
         dense_rank = {i: (r, s) for r, (i, s) in enumerate(dense, start=1)}
         bm25_rank = {i: (r, s) for r, (i, s) in enumerate(lexical, start=1)}
         rows = [row for row, _ in fused]

@@ -420,3 +420,20 @@ def test_progress_is_reported_per_stage_and_only_when_something_is_embedded(tmp_
     again = []
     assert build_index(settings, embedder, on_progress=again.append).embedded == 0
     assert again == []
+
+
+def test_texts_are_embedded_longest_first_and_come_back_in_order():
+    """Texts of a length share a batch (less padding); each row still belongs to its own text."""
+    from rag.index.build import _by_length
+
+    texts = ["ab", "abcdef", "", "abcd", "a"]
+    sent: list[list[str]] = []
+
+    def embed(batch: list[str]) -> np.ndarray:
+        sent.append(batch)
+        return np.array([[float(len(t))] for t in batch], dtype=np.float32)
+
+    rows = _by_length(texts, embed)
+    assert sent == [["abcdef", "abcd", "ab", "a", ""]]
+    assert rows[:, 0].tolist() == [2.0, 6.0, 0.0, 4.0, 1.0]
+    assert _by_length([], lambda batch: np.zeros((0, 3), np.float32)).shape == (0, 3)

@@ -13,12 +13,14 @@ import pytest
 
 pytest.importorskip("pymilvus", reason='the Milvus extra is not installed: pip install -e ".[milvus]"')
 
-from rag.errors import StoreError  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.errors import ConfigError, StoreError  # noqa: E402
 from rag.eval.gold import load_gold  # noqa: E402
 from rag.index.bm25 import BM25Index  # noqa: E402
 from rag.index.build import build_index  # noqa: E402
 from rag.index.index import Index  # noqa: E402
 from rag.index.milvus_store import Lexicon, bm25_weights, connect  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
 from rag.retrieve.hybrid import reciprocal_rank_fusion  # noqa: E402
 from rag.text.analyze import analyze  # noqa: E402
 
@@ -217,3 +219,33 @@ def test_dead_server_names_the_uri(settings_factory, tmp_path, embedder):
 
         with pytest.raises(StoreError, match=uri.replace(".", r"\.")):
             build_index(settings, embedder)
+
+
+@pytest.mark.slow
+def test_engine_fusion_is_one_hybrid_search_that_the_chat_path_uses(milvus_seed, gold_questions, embedder):
+    """``--fusion engine``: the pipeline's retrieval is one Milvus hybrid search, which must equal our RRF of
+    the engine's own passage and BM25 rankings (each checked against FAISS exact and bm25s above) for every
+    seed gold question; the pipeline's hits come from it, and the answer quotes."""
+    _, milvus_index, settings = milvus_seed
+    engine = Pipeline(settings.with_(fusion="engine"), milvus_index, embedder)
+    n = settings.candidates
+    for question in gold_questions:
+        query = engine.prepare(question)
+        _, dense = milvus_index.store.search(query.vector[None, :], n)
+        lexical = [r for r, _ in milvus_index.bm25.search(query.lexical, n)]
+        expected = reciprocal_rank_fusion([[int(i) for i in dense[0] if i >= 0], lexical], settings.rrf_k)
+        got = milvus_index.hybrid(query.vector, query.lexical, n, settings.rrf_k, None)
+        assert_same_ranking([r for r, _ in expected][:11], [s for _, s in expected][:11], [r for r, _ in got][:10],
+                            [s for _, s in got][:10], question, tol=1e-6)
+        hits = engine.retrieve(query, 5)
+        assert hits and {h.chunk.chunk_id for h in hits} <= {milvus_index.chunks[r].chunk_id for r, _ in got}
+    answer = engine.ask("ما قيمة صفقة OpenAI مع أمازون؟")
+    assert not answer.abstained and "38" in answer.text
+
+
+def test_engine_fusion_needs_the_milvus_store():
+    with pytest.raises(ConfigError, match="needs the milvus store"):
+        Settings(fusion="engine")
+    with pytest.raises(ConfigError, match="fusion 'nowhere' is not one of process, engine"):
+        Settings(fusion="nowhere", vector_store="milvus")
+    assert Settings(fusion="engine", vector_store="milvus").fusion == "engine"
