@@ -280,11 +280,13 @@ def _load_report(path: Path) -> dict:
 
 
 def cmd_gold_import(args: argparse.Namespace) -> int:
-    from rag.eval.squad import import_squad, parallel_questions, read_squad, write_import
+    from rag.eval.squad import article_range, import_squad, parallel_questions, read_squad, write_import
 
     articles = read_squad(args.file)
     parallel = parallel_questions(read_squad(args.questions_from)) if args.questions_from else None
     try:
+        if args.articles:
+            articles = articles[article_range(args.articles, len(articles))]
         result = import_squad(articles, hold_out=args.hold_out_articles, seed=args.seed, parallel=parallel,
                               parallel_lang=args.lang)
     except ValueError as e:
@@ -463,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hold-out-articles", type=int, default=0, metavar="N",
                    help="keep N articles out of the corpus; their questions become unanswerable (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seeds the choice of held-out articles (default 0)")
+    p.add_argument("--articles", metavar="START:END",
+                   help="import only these articles, by position in the file (e.g. :9, then 9: for the rest): "
+                   "splits a benchmark by article into a development part and a report part")
     p.add_argument("--questions-from", type=Path, metavar="OTHER.json",
                    help="a parallel file with the same question ids: adds its questions, answered by FILE's spans")
     p.add_argument("--lang", choices=("ar", "en"), default="en",

@@ -229,6 +229,32 @@ def doc_id_for(index: int, title: str) -> str:
     return f"{index:03d}_{hashlib.sha256(title.encode('utf-8')).hexdigest()[:16]}.txt"
 
 
+def article_range(spec: str, n_articles: int) -> slice:
+    """The articles ``START:END`` names (Python slice rules, either end may be left out), checked.
+
+    Splitting a benchmark by article into a development part and a report part is then one flag on each
+    import: ``--articles :9`` and ``--articles 9:``.
+
+    Example: ``article_range("9:", 21) == slice(9, 21)``
+
+    Raises:
+        ValueError: ``spec`` is not ``START:END`` of integers, or names no article.
+    """
+    start_s, colon, end_s = spec.partition(":")
+    try:
+        if not colon:
+            raise ValueError
+        start = int(start_s) if start_s.strip() else 0
+        end = int(end_s) if end_s.strip() else n_articles
+    except ValueError:
+        raise ValueError(f"--articles {spec!r} is not START:END (article positions, e.g. 0:9 or 9:)") from None
+    first, stop, _ = slice(start, end).indices(n_articles)
+    chosen = slice(first, stop)
+    if chosen.start >= chosen.stop:
+        raise ValueError(f"--articles {spec!r} names no article of the file's {n_articles}")
+    return chosen
+
+
 def choose_held_out(n_articles: int, hold_out: int, seed: int) -> set[int]:
     """Which article indices to hold out: ``hold_out`` of them, drawn with ``random.Random(seed)``.
 

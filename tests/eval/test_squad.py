@@ -11,6 +11,7 @@ from rag.cli import main
 from rag.errors import GoldFileError
 from rag.eval.gold import check_evidence, load_gold
 from rag.eval.squad import (
+    article_range,
     article_text,
     choose_held_out,
     clean_question,
@@ -173,3 +174,32 @@ def test_cli_imports_with_held_out_articles_and_parallel_questions(tmp_path: Pat
     assert main(["gold", "import", str(tmp_path / "missing.json"), "--corpus-out", str(tmp_path / "d"),
                  "--gold-out", str(tmp_path / "h.jsonl")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec, expected", [(":2", slice(0, 2)), ("2:", slice(2, 3)), ("1:2", slice(1, 2)),
+                                            ("-1:", slice(2, 3)), ("0:99", slice(0, 3))])
+def test_article_range_is_a_checked_slice(spec, expected):
+    assert article_range(spec, 3) == expected
+
+
+@pytest.mark.parametrize("spec", ["2", "a:b", "2:1", "5:", ""])
+def test_article_range_that_names_nothing_is_refused(spec):
+    with pytest.raises(ValueError, match="--articles"):
+        article_range(spec, 3)
+
+
+def test_cli_splits_a_benchmark_by_article(tmp_path: Path, capsys):
+    """``--articles :1`` and ``--articles 1:`` import disjoint parts that together hold every question."""
+    ar = tmp_path / "ar.json"
+    ar.write_text(json.dumps(_squad(), ensure_ascii=False), encoding="utf-8")
+    questions = []
+    for part, spec in (("dev", ":1"), ("rep", "1:")):
+        assert main(["gold", "import", str(ar), "--corpus-out", str(tmp_path / part), "--gold-out",
+                     str(tmp_path / f"{part}.jsonl"), "--articles", spec, "--json"]) == 0
+        capsys.readouterr()
+        questions.append({i.question for i in load_gold(tmp_path / f"{part}.jsonl")})
+    assert questions[0] == {"متى تأسست الشركة؟", "كم عدد موظفي الشركة؟", "من أسس الشركة؟"}
+    assert questions[1] and not questions[0] & questions[1]
+    assert main(["gold", "import", str(ar), "--corpus-out", str(tmp_path / "x"), "--gold-out",
+                 str(tmp_path / "x.jsonl"), "--articles", "7:9"]) == 2
+    assert "names no article" in capsys.readouterr().err
