@@ -9,7 +9,6 @@ that floor; below 1 means the ask starts faster than loading the model the usual
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rag.bench.common import child_env
 from rag.config import Settings
 from rag.errors import RagError
 
@@ -30,21 +30,6 @@ from rag.config import Settings
 s = Settings.from_env()
 load_sentence_transformer(s.model, s.model_cache)
 """
-
-
-def _env(settings: Settings, torch_threads: int | None) -> tuple[dict[str, str], Path]:
-    env = dict(os.environ)
-    if torch_threads:
-        env["OMP_NUM_THREADS"] = str(torch_threads)
-    env.update({"RAG_INDEX_DIR": str(Path(settings.index_dir).resolve()), "RAG_MODEL": settings.model,
-                "RAG_CORPUS_DIR": str(Path(settings.corpus_dir).resolve()),
-                "HF_HUB_OFFLINE": env.get("HF_HUB_OFFLINE", "1"), "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-                "TOKENIZERS_PARALLELISM": "false"})
-    if settings.cache_dir:
-        env["RAG_CACHE_DIR"] = str(settings.cache_dir)
-    root = Path(__file__).resolve().parents[2]  # the folder holding the rag package
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    return env, root
 
 
 def _timed(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -> float:
@@ -66,7 +51,7 @@ def bench_cold_ask(
 
     Example: ``bench_cold_ask(settings, "How much is the deal worth?")["cold_ask_over_reference"]``
     """
-    env, root = _env(settings, torch_threads)
+    env, root = child_env(settings, torch_threads)
     ask = [sys.executable, "-m", "rag", "ask", question, "--json"]
     reference = [sys.executable, "-c", _REFERENCE_SCRIPT]
     asks, refs = [], []

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    pass
+    from rag.config import Settings
 
 
 log = logging.getLogger(__name__)
@@ -116,3 +116,26 @@ def faiss_threads() -> int:
     import faiss
 
     return int(faiss.omp_get_max_threads())
+
+
+def child_env(settings: Settings, torch_threads: int | None = None) -> tuple[dict[str, str], Path]:
+    """The environment and working folder of a fresh process that must see what ``settings`` say.
+
+    Index, corpus, model and store settings travel as ``RAG_*`` variables (the child reads them with
+    ``Settings.from_env``); the rag package is put on its path.
+    """
+    env = dict(os.environ)
+    if torch_threads:
+        env["OMP_NUM_THREADS"] = str(torch_threads)
+    env.update({"RAG_INDEX_DIR": str(Path(settings.index_dir).resolve()), "RAG_MODEL": settings.model,
+                "RAG_CORPUS_DIR": str(Path(settings.corpus_dir).resolve()),
+                "RAG_VECTOR_STORE": settings.vector_store, "RAG_FUSION": settings.fusion,
+                "HF_HUB_OFFLINE": env.get("HF_HUB_OFFLINE", "1"), "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                "TOKENIZERS_PARALLELISM": "false"})
+    for name, value in (("RAG_CACHE_DIR", settings.cache_dir), ("RAG_MILVUS_URI", settings.milvus_uri),
+                        ("RAG_MILVUS_TOKEN", settings.milvus_token)):
+        if value:
+            env[name] = str(value)
+    root = Path(__file__).resolve().parents[2]  # the folder holding the rag package
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    return env, root

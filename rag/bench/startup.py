@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.bench.common import child_env
 from rag.config import Settings
 from rag.errors import RagError
 
@@ -45,15 +44,7 @@ def bench_startup(
 
     Example: ``bench_startup(settings, "How much is the deal worth?")["startup_s"] > 0``
     """
-    env = dict(os.environ)
-    if torch_threads:
-        env["OMP_NUM_THREADS"] = str(torch_threads)
-    env.update({"RAG_INDEX_DIR": str(Path(settings.index_dir).resolve()), "RAG_MODEL": settings.model,
-                "HF_HUB_OFFLINE": env.get("HF_HUB_OFFLINE", "1"), "TOKENIZERS_PARALLELISM": "false"})
-    if settings.cache_dir:
-        env["RAG_CACHE_DIR"] = str(settings.cache_dir)
-    root = Path(__file__).resolve().parents[2]  # the folder holding the rag package
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    env, root = child_env(settings, torch_threads)
     t = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _STARTUP_SCRIPT, question], capture_output=True, text=True, env=env, cwd=root,

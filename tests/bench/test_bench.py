@@ -129,3 +129,18 @@ def test_cold_ask_runs_real_processes(seed_index) -> None:
     assert r["runs"] == 1 and r["cold_ask_s"] > 0 and r["reference_s"] > 0
     # The ratio is of the unrounded times; the times are reported rounded.
     assert r["cold_ask_over_reference"] == pytest.approx(r["cold_ask_s"] / r["reference_s"], abs=0.002)
+
+
+def test_a_child_process_sees_the_store_settings(tmp_path):
+    """The start-up and cold-ask measures run fresh processes: they must open the index with its own store."""
+    from rag.bench.common import child_env
+    from rag.config import Settings
+
+    settings = Settings(index_dir=tmp_path / "i", corpus_dir=tmp_path / "c", vector_store="milvus",
+                        milvus_uri="http://127.0.0.1:19530", milvus_token="u:p", fusion="engine")
+    env, root = child_env(settings, torch_threads=1)
+    child = Settings.from_env(env)
+    assert (child.vector_store, child.milvus_uri, child.milvus_token, child.fusion) == (
+        "milvus", "http://127.0.0.1:19530", "u:p", "engine")
+    assert child.index_dir == (tmp_path / "i").resolve() and env["OMP_NUM_THREADS"] == "1"
+    assert (root / "rag" / "__init__.py").is_file()
