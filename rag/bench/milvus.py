@@ -160,10 +160,9 @@ def bench_milvus(
             }
             client.drop_collection(name)
         if uri is None:
-            client.close()
-            from rag.index import milvus_store
+            from rag.index.milvus_store import disconnect
 
-            milvus_store._CLIENTS.pop((target, token), None)
+            disconnect(target)
     result["goal"] = {"recall@10": GOALS["ann_recall@10"]}
     return result
 

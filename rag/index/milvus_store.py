@@ -159,6 +159,21 @@ def connect(uri: str, token: str | None = None) -> Any:
     return client
 
 
+def disconnect(uri: str | None = None) -> None:
+    """Close this process's clients (of ``uri``, or all): a Milvus Lite file opens in one process at a time,
+    so a process must let go of it before another one (a child it starts) can open it."""
+    for key in [k for k in _CLIENTS if uri is None or k[0] == uri]:
+        client = _CLIENTS.pop(key)
+        try:
+            client.close()
+            if key[0].endswith(".db"):  # Milvus Lite's engine runs in this process until it is released
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(key[0])
+        except Exception as e:  # closing is best effort: the client is forgotten either way
+            log.debug("closing the Milvus client of %s: %s", key[0], e)
+
+
 def _uri(settings: Settings | None, index_dir: Path, saved: dict[str, Any] | None = None) -> str:
     if settings is not None and settings.milvus_uri:
         return settings.milvus_uri

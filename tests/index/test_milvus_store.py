@@ -249,3 +249,20 @@ def test_engine_fusion_needs_the_milvus_store():
     with pytest.raises(ConfigError, match="fusion 'nowhere' is not one of process, engine"):
         Settings(fusion="nowhere", vector_store="milvus")
     assert Settings(fusion="engine", vector_store="milvus").fusion == "engine"
+
+
+@pytest.mark.slow
+def test_a_child_process_opens_the_lite_file_once_this_one_lets_go(seed_index, tmp_path):
+    """Milvus Lite opens a file in one process at a time: ``rag bench`` lets go of it (``disconnect``) before
+    its start-up measure starts a fresh process on the same index, which must then load it and answer."""
+    from rag.bench.startup import bench_startup
+    from rag.errors import RagError
+    from rag.index.milvus_store import LITE_FILE, disconnect
+
+    settings = milvus_copy(seed_index, tmp_path)
+    Index.load(settings.index_dir, settings)  # this process now holds the Lite file
+    with pytest.raises(RagError, match="cannot reach Milvus"):
+        bench_startup(settings, "ما قيمة صفقة OpenAI مع أمازون؟")
+    disconnect(str((settings.index_dir / LITE_FILE).resolve()))
+    result = bench_startup(settings, "ما قيمة صفقة OpenAI مع أمازون؟")
+    assert result["startup_s"] > 0
