@@ -38,7 +38,7 @@ def gold_line(lang: str, question: str, source: str, answers=("x",), follows=Non
 def test_defaults_are_todays_values():
     p = Profile()
     assert p.refusal is None and p.refusal_model == default_model() and p.refusal_model.fitted_on  # shipped
-    assert p.weights == SentenceWeights(1.0, 0.8, 0.2, 0.01, 0.9)
+    assert p.weights == SentenceWeights(1.0, 0.4, 0.1, 0.01, 0.95)
     assert (p.rare_name_passages, p.min_quote_chars, p.followup_max_terms) == (3, 25, 3)
     assert p.calibrated_on == ("defaults",)
 
