@@ -25,3 +25,11 @@ def test_bench_milvus_small():
         assert all(p[knob] >= cheapest[knob] for p in r["sweep"] if p["recall@10"] >= 0.95)
     lines = format_milvus(result)
     assert lines[0].startswith("store") and any("HNSW" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_bench_milvus_measures_the_kinds_asked_for():
+    result = bench_milvus(1000, n_queries=10, kinds=("ivf",))
+    assert "ivf" in result and "flat" not in result and "hnsw" not in result
+    lines = format_milvus(result)
+    assert any("IVF_FLAT" in line for line in lines) and not any("HNSW" in line for line in lines)
