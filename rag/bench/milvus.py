@@ -27,6 +27,28 @@ MILVUS_IVF_NPROBE = (1, 2, 4, 8, 16, 32, 64, 128)
 _BATCH = 5000
 
 
+def create_index(client: Any, name: str, index_type: str, params: dict[str, Any]) -> None:
+    """Build the index under test on ``name``'s ``vector`` field, however long it takes.
+
+    At 1M vectors Milvus Lite built the HNSW index for 14 minutes, past the client's deadline; pymilvus
+    retried the call and the retry found the index the first call had built ("index already exists").
+    That index is the one asked for (checked), so it counts; the time until then is the build's.
+    """
+    from pymilvus import MilvusException
+
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type=index_type, metric_type="IP", params=params)
+    try:
+        client.create_index(name, index)
+    except MilvusException as e:
+        if "already exists" not in str(e):
+            raise
+        built = client.describe_index(name, "vector") or {}
+        if built.get("index_type") != index_type:
+            raise
+        log.info("Milvus: %s already has its %s index (a retried create_index)", name, index_type)
+
+
 def bench_milvus(
     n: int,
     *,
@@ -116,14 +138,7 @@ def bench_milvus(
                 client.insert(name, [{"id": start + i, "vector": v} for i, v in enumerate(block.tolist())])
             insert_s = time.perf_counter() - t
             t = time.perf_counter()
-            # Milvus Lite may index a large collection on its own while rows arrive (seen at 1M vectors):
-            # the index under test replaces it.
-            if client.list_indexes(name):
-                client.release_collection(name)
-                client.drop_index(name, "vector")
-            index = client.prepare_index_params()
-            index.add_index("vector", index_type=index_type, metric_type="IP", params=params)
-            client.create_index(name, index)
+            create_index(client, name, index_type, params)
             client.load_collection(name)
             index_s = time.perf_counter() - t
 

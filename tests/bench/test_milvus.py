@@ -33,3 +33,36 @@ def test_bench_milvus_measures_the_kinds_asked_for():
     assert "ivf" in result and "flat" not in result and "hnsw" not in result
     lines = format_milvus(result)
     assert any("IVF_FLAT" in line for line in lines) and not any("HNSW" in line for line in lines)
+
+
+class _RetriedClient:
+    """A client whose create_index fails as pymilvus's retry does after a build past the deadline."""
+
+    def __init__(self, error: str, built: str) -> None:
+        self.error, self.built = error, built
+
+    def prepare_index_params(self):
+        from pymilvus import MilvusClient
+
+        return MilvusClient.prepare_index_params()
+
+    def create_index(self, name, index):
+        from pymilvus import MilvusException
+
+        raise MilvusException(code=35, message=self.error)
+
+    def describe_index(self, name, field):
+        return {"index_type": self.built}
+
+
+def test_an_index_built_by_a_retried_call_counts_only_if_it_is_the_one_asked_for():
+    from pymilvus import MilvusException
+
+    from rag.bench.milvus import create_index
+
+    exists = "index already exists for field 'vector'; call drop_index first"
+    create_index(_RetriedClient(exists, "HNSW"), "c", "HNSW", {"M": 16})  # the retry found our own index
+    with pytest.raises(MilvusException):
+        create_index(_RetriedClient(exists, "FLAT"), "c", "HNSW", {"M": 16})  # someone else's index
+    with pytest.raises(MilvusException):
+        create_index(_RetriedClient("collection not found", "HNSW"), "c", "HNSW", {"M": 16})
