@@ -209,12 +209,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from rag.answer.refusal import DEFAULT_L2
+    from rag.answer.refusal import DEFAULT_L2, parse_budget
     from rag.eval.calibrate import GoldSet, calibrate
     from rag.eval.gold import load_gold
     from rag.index.manifest import live_build
     from rag.profile import PROFILE_FILE, Profile
 
+    try:
+        budget = parse_budget(args.max_answerable_refused)
+    except ValueError as e:
+        raise ConfigError(f"rag calibrate --max-answerable-refused: {e}") from e
     target = _settings(args)
     pairs = []
     for values in args.gold:
@@ -229,7 +233,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         keep = _keep_as_built(argparse.Namespace(index_dir=index_dir or args.index_dir))
         golds.append(GoldSet(gold, items, _load_pipeline(settings, quiet=True, keep=keep)))
     try:
-        model, cv = calibrate(golds, folds=args.folds, l2=args.l2 or DEFAULT_L2, budget=args.max_answerable_refused,
+        model, cv = calibrate(golds, folds=args.folds, l2=args.l2 or DEFAULT_L2, budget=budget,
                               progress=_progress() and not args.json)
     except ValueError as e:
         raise ConfigError(f"rag calibrate: {e}") from e
@@ -444,9 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a gold file, and the index of its corpus when that is not --index-dir (repeatable)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds, grouped by article (default 5)")
     p.add_argument("--l2", type=float, help="L2 regularization of the logistic fit (default 10, as the shipped model)")
-    p.add_argument("--max-answerable-refused", type=float, default=0.05, metavar="SHARE",
+    p.add_argument("--max-answerable-refused", default="0.05", metavar="SHARE",
                    help="the threshold refuses as many unanswerable questions as it can while refusing at most this "
-                        "share of answerable ones (default 0.05)")
+                        "share of answerable ones: one share, or one per question language (ar=0.05,en=0.1; "
+                        "a language left out gets 0.05; default 0.05)")
     p.add_argument("--out", type=Path, help="also write the fitted model to this JSON file")
     p.add_argument("--no-save", action="store_true", help="report only; leave the index's profile as it is")
     p.add_argument("--index-dir", type=Path, help="the index whose profile gets the model (default: index/)")

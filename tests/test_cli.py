@@ -198,6 +198,12 @@ def test_calibrate_needs_both_kinds_of_question(index_dir: Path, tmp_path: Path)
     assert_clean_error(proc, "needs answerable and unanswerable questions")
 
 
+def test_calibrate_names_a_bad_budget_before_loading_anything(index_dir: Path) -> None:
+    proc = rag("calibrate", "--gold", str(GOLD), "--index-dir", str(index_dir), "--no-save",
+               "--max-answerable-refused", "en=lots")
+    assert_clean_error(proc, "--max-answerable-refused: max answerable refused for en: 'lots' is not a number")
+
+
 @pytest.mark.slow
 def test_bench_json_small(index_dir: Path) -> None:
     proc = rag("bench", "--json", "--index-dir", str(index_dir), "--ann-size", "3000", "--questions", "4",

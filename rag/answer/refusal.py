@@ -185,13 +185,56 @@ def sample_weights(examples: Sequence[Example]) -> np.ndarray:
 #: hold, so the threshold refuses as many unanswerable questions as it can within this share.
 MAX_ANSWERABLE_REFUSED = 0.05
 
+#: A budget for every language, or one per language (``{"ar": 0.05, "en": 0.1}``; a language left out gets
+#: ``MAX_ANSWERABLE_REFUSED``); None maximizes balanced accuracy instead.
+Budget = float | Mapping[str, float] | None
+
+
+def parse_budget(text: str) -> float | dict[str, float]:
+    """``--max-answerable-refused``: one share for every language, or ``LANG=SHARE`` pairs.
+
+    Example: ``parse_budget("ar=0.05,en=0.1") == {"ar": 0.05, "en": 0.1}``
+
+    Raises:
+        ValueError: a share that is not a number between 0 and 1, or a pair without ``=``.
+    """
+    def share(value: str, what: str) -> float:
+        try:
+            x = float(value)
+        except ValueError:
+            raise ValueError(f"{what}: {value!r} is not a number (a share between 0 and 1, e.g. 0.05)") from None
+        if not 0.0 <= x < 1.0:
+            raise ValueError(f"{what}: {x} is not a share between 0 and 1")
+        return x
+
+    text = text.strip()
+    if "=" not in text:
+        return share(text, "max answerable refused")
+    out = {}
+    for pair in text.split(","):
+        lang, sep, value = pair.partition("=")
+        if not sep or not lang.strip():
+            raise ValueError(f"max answerable refused: {pair!r} is not LANG=SHARE (e.g. ar=0.05,en=0.1)")
+        out[lang.strip()] = share(value.strip(), f"max answerable refused for {lang.strip()}")
+    return out
+
+
+def budget_for(budget: Budget, language: str) -> float | None:
+    """The budget of one language.
+
+    Example: ``budget_for({"en": 0.1}, "ar") == MAX_ANSWERABLE_REFUSED``
+    """
+    if budget is None or isinstance(budget, float | int):
+        return budget
+    return budget.get(language, MAX_ANSWERABLE_REFUSED)
+
 
 def fit(examples: Sequence[Example], l2: float = DEFAULT_L2, names: Sequence[str] = FEATURES,
-        budget: float | None = MAX_ANSWERABLE_REFUSED) -> RefusalModel:
+        budget: Budget = MAX_ANSWERABLE_REFUSED) -> RefusalModel:
     """A model fitted on ``examples``. Its weights come from the gold files holding both answerable and
     unanswerable questions; per question language, its threshold is the one that refuses most unanswerable
-    questions while refusing at most ``budget`` of the answerable ones of every file (weighted as
-    ``sample_weights``); ``budget=None`` maximizes balanced accuracy instead.
+    questions while refusing at most that language's ``budget`` of the answerable ones of every file
+    (weighted as ``sample_weights``); ``budget=None`` maximizes balanced accuracy instead.
 
     Raises:
         ValueError: the examples hold only one class, or no gold file holds both.
@@ -222,7 +265,7 @@ def fit(examples: Sequence[Example], l2: float = DEFAULT_L2, names: Sequence[str
     chosen = {}
     for lang in sorted({e.language for e in examples}):
         pick = np.array([e.language == lang for e in examples])
-        chosen[lang] = round(best_threshold(probs[pick], y[pick], weights[pick], budget), 4)
+        chosen[lang] = round(best_threshold(probs[pick], y[pick], weights[pick], budget_for(budget, lang)), 4)
     return RefusalModel(model.features, model.mean, model.scale, model.coef, model.intercept, chosen)
 
 
@@ -286,7 +329,7 @@ def rates(examples: Sequence[Example], refused: Sequence[bool]) -> dict[str, Any
 
 
 def cross_validate(examples: Sequence[Example], k: int = 5, l2: float = DEFAULT_L2,
-                   budget: float | None = MAX_ANSWERABLE_REFUSED) -> dict[str, Any]:
+                   budget: Budget = MAX_ANSWERABLE_REFUSED) -> dict[str, Any]:
     """Refusal rates on held-out folds: each fold is answered by a model (weights and threshold) fitted
     on the other folds. Returns ``rates(...)`` with ``folds`` added."""
     fold = folds_by_group(examples, k)

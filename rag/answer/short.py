@@ -18,7 +18,7 @@ from rag.text.analyze import analyze, stopwords, strip_proclitics
 from rag.text.normalize import normalize
 from rag.types import Citation, ShortAnswer
 
-QUESTION_TYPES = ("percentage", "duration", "date", "amount", "count", "name", "other")
+QUESTION_TYPES = ("percentage", "duration", "date", "amount", "count", "place", "name", "other")
 
 _DIGIT = "0-9\u0660-\u0669\u06f0-\u06f9"
 # A token: a number with its inner separators (4.7, 14,000, ٣٨٫٥, 11:15), a word, or one symbol.
@@ -78,6 +78,12 @@ WEEKDAYS = _forms(
     "الاثنين الإثنين الثلاثاء الأربعاء الخميس الجمعة السبت الأحد monday tuesday wednesday thursday friday "
     "saturday sunday"
 )
+#: Words that open a place: "في تونس", "شرق آسيا", "near the border".
+PLACE_WORDS = _forms(
+    "في الى إلى داخل قرب بالقرب عند بين شمال جنوب شرق غرب وسط شمالي جنوبي شرقي غربي الشمال الجنوب الشرق الغرب "
+    "in at near inside north south east west"
+)
+_PLACE_MAX_TOKENS = 4  # words after the place word: "في الركن الشمالي الشرقي من"
 _HUNDRED = _forms("المئة المائة cent")
 _YEAR_MARKS = _forms("هـ ه م ق.م BC AD CE")
 _YEAR_WORDS = _forms("عام سنة سنه العام السنة year")
@@ -94,6 +100,9 @@ _TYPE_PATTERNS: tuple[tuple[str, str], ...] = (
                r"|ما (?:هي |هو )?(?:ال)?(?:قيم|حجم|مقدار|سعر|تكلف|ثمن|مبلغ)|what (?:is|was) the (?:value|cost|price)"
                r"|how big|how large"),
     ("count", r"(?:^|\s)[وف]?كم\b|how many|ما (?:هو |هي )?(?:ال)?عدد\b|what (?:is|was) the number"),
+    ("place", r"(?:^|\s)[وف]?(?:الي |من )?اين\b|\bwhere\b"
+              r"|(?:في|ب|الي)\s?اي (?:مدين|بلد|دول|مكان|منطق|قار|ولاي|محافظ|قري)"
+              r"|in (?:which|what) (?:country|city|region|place|state|town|continent)"),
     ("name", r"^(?:[وف]?من|ممن|لمن)\s|^(?:who|whom|whose)\b|\bwho\b|اسم\b|what (?:is|was) the name"
              r"|which (?:company|person|man|woman|team|party|country|city)"),
 )
@@ -331,6 +340,8 @@ def short_answer(
             years = [k for k in range(*span) if _is_year(tokens[k])]
             if re.search(_YEAR_QUESTION, _n(question)) and years:
                 span = (years[0], years[0] + 1)  # "in what year": the year, not the whole date
+    elif qtype == "place":
+        span = _place(tokens, shared)
     elif qtype == "name":
         names = [m for m in _LATIN_NAME.finditer(sentence) if m.group().lower() not in question.lower()]
         if names:
@@ -346,6 +357,32 @@ def short_answer(
     if span is None:
         return None
     return tokens[span[0]].start, tokens[span[1] - 1].end
+
+
+def _place(tokens: list[_Token], shared: list[bool]) -> tuple[int, int] | None:
+    """A place phrase: a place word ("في", "شرق", "near") and the words after it in its clause, the one
+    nearest the words the question shares (after them when it can), or None.
+
+    A place word followed by a date or a number ("في عام 1879") or by the question's own words
+    ("في آسيا" when the question says it) opens no place.
+    """
+    options = []
+    for k, t in enumerate(tokens):
+        if shared[k] or not _in(t, PLACE_WORDS) or k + 1 >= len(tokens):
+            continue
+        nxt = tokens[k + 1]
+        if nxt.is_boundary or shared[k + 1] or _is_number(nxt) or _in(nxt, _YEAR_WORDS) or _in(nxt, MONTHS):
+            continue
+        j = k + 1
+        while j < len(tokens) and j - k <= _PLACE_MAX_TOKENS and not tokens[j].is_boundary and not shared[j]:
+            j += 1
+        marks = [a for a, s in enumerate(shared) if s]
+        after = bool(marks) and k > marks[0]
+        options.append((not after, _distance((k, j), shared), k, j))
+    if not options:
+        return None
+    _, _, i, j = min(options)
+    return i, j
 
 
 def _counted(token: _Token) -> bool:

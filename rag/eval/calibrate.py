@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.answer.refusal import DEFAULT_L2, MAX_ANSWERABLE_REFUSED, Example, RefusalModel, cross_validate, features, fit
+from rag.answer.refusal import (
+    DEFAULT_L2,
+    MAX_ANSWERABLE_REFUSED,
+    Budget,
+    Example,
+    RefusalModel,
+    cross_validate,
+    features,
+    fit,
+)
 from rag.eval.evaluate import evaluate
 from rag.eval.gold import GoldItem
 from rag.types import Evidence
@@ -51,7 +60,7 @@ def examples_from(gold: GoldSet, *, progress: bool = False) -> list[Example]:
 
 
 def calibrate(
-    golds: Sequence[GoldSet], *, folds: int = 5, l2: float = DEFAULT_L2, budget: float | None = MAX_ANSWERABLE_REFUSED,
+    golds: Sequence[GoldSet], *, folds: int = 5, l2: float = DEFAULT_L2, budget: Budget = MAX_ANSWERABLE_REFUSED,
     progress: bool = False,
 ) -> tuple[RefusalModel, dict[str, Any]]:
     """The refusal model fitted on all of ``golds``, and its cross-validated figures.

@@ -11,13 +11,16 @@ from rag.answer.refusal import (
     FEATURES,
     Example,
     RefusalModel,
+    MAX_ANSWERABLE_REFUSED,
     best_threshold,
+    budget_for,
     cross_validate,
     default_model,
     features,
     fit,
     fit_logistic,
     folds_by_group,
+    parse_budget,
     sample_weights,
 )
 from rag.types import Evidence
@@ -81,6 +84,29 @@ def test_a_file_of_answerable_questions_only_sets_its_language_threshold_not_the
     refused = [mixed.p_answerable(e.values) < mixed.threshold_for("en") for e in english]
     assert sum(refused) <= 1
     assert RefusalModel.from_dict(json.loads(json.dumps(mixed.to_dict()))) == mixed
+
+
+def test_budget_parses_one_share_or_one_per_language_and_names_a_bad_value():
+    assert parse_budget("0.1") == 0.1
+    assert parse_budget(" ar=0.05, en=0.1 ") == {"ar": 0.05, "en": 0.1}
+    assert budget_for({"en": 0.1}, "en") == 0.1 and budget_for({"en": 0.1}, "ar") == MAX_ANSWERABLE_REFUSED
+    assert budget_for(0.2, "en") == 0.2 and budget_for(None, "en") is None
+    for bad, message in [("lots", "'lots' is not a number"), ("1.5", "not a share"), ("en=x", "for en"),
+                         ("en:0.1", "not a number"), ("=0.1", "not LANG=SHARE"), ("ar=0.05,en", "not LANG=SHARE")]:
+        with pytest.raises(ValueError, match=message):
+            parse_budget(bad)
+
+
+def test_a_larger_budget_for_one_language_raises_only_its_threshold():
+    exs = [example(s, s > 0.8, "a", lang=lang) for lang in ("ar", "en") for s in np.linspace(0.6, 1.0, 41)]
+    exs += [example(s, True, "b", lang=lang) for lang in ("ar", "en") for s in np.linspace(0.7, 0.9, 20)]
+    even, wider = fit(exs), fit(exs, budget={"en": 0.3})
+    assert wider.threshold_for("ar") == even.threshold_for("ar")
+    assert wider.threshold_for("en") > even.threshold_for("en")
+    english = [e for e in exs if e.language == "en"]
+    refused = [wider.p_answerable(e.values) < wider.threshold_for("en") for e in english if not e.answerable]
+    assert sum(refused) > sum(even.p_answerable(e.values) < even.threshold_for("en")
+                              for e in english if not e.answerable)
 
 
 def test_fit_needs_both_classes_in_one_file():

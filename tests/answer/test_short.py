@@ -22,6 +22,11 @@ from rag.types import Citation
     ("How many people work there?", "count"),
     ("من هو الرئيس التنفيذي للشركة؟", "name"),
     ("Who leads the company?", "name"),
+    ("أين تقع الشركة؟", "place"),
+    ("من أين جاءت الأموال؟", "place"),
+    ("في أي مدينة ولد؟", "place"),
+    ("Where is the data center?", "place"),
+    ("In which country will it be built?", "place"),
     ("لماذا يقلق المستثمرون؟", "other"),
 ])
 def test_question_type(question, qtype):
@@ -52,6 +57,10 @@ def _span(question: str, sentence: str) -> str | None:
     ("في أي عام انسحبت القوات؟", "انسحبت القوات في 15 أغسطس 2005 من القطاع.", "2005"),
     # name: a Latin-script name the question does not already hold
     ("من يوفر الرقائق لـ OpenAI؟", "توفر Nvidia الرقائق لشركة OpenAI منذ سنوات.", "Nvidia"),
+    # place: the place word and the words after it, not a date after "في" nor what the question says
+    ("أين ولد ابن خلدون؟", "ولد ابن خلدون في عام 1332 في تونس، وشب فيها.", "في تونس"),
+    ("أين تقع الشركة في آسيا؟", "تقع الشركة في آسيا شرق الصين.", "شرق الصين"),
+    ("في أي مدينة تقع المحطة؟", "تقع المحطة قرب الإسكندرية، وتعمل منذ عامين.", "قرب الإسكندرية"),
     # anything else: the words after what the sentence shares with the question, to the clause's end
     ("ما هي عاصمة المغرب؟", "عاصمة المغرب الرباط، وأكبر مدنها الدار البيضاء.", "الرباط"),
     ("لماذا يقلق المستثمرون؟", "يقلق المستثمرون لأن الشركة لم تحقق أرباحًا بعد، رغم نموها.",
@@ -63,6 +72,10 @@ def test_short_answer_span(question, sentence, expected):
 
 def test_typed_question_without_its_type_falls_back_to_the_untyped_rule():
     assert _span("متى تأسست الشركة؟", "تأسست الشركة بعد الحرب بقليل.") == "بعد الحرب بقليل"
+
+
+def test_place_question_without_a_place_falls_back_to_the_untyped_rule():
+    assert _span("أين تعمل الشركة؟", "تعمل الشركة بلا توقف منذ سنوات.") == "بلا توقف منذ سنوات"
 
 
 def test_sentence_that_only_repeats_the_question_has_no_short_answer():
