@@ -400,3 +400,27 @@ def test_short_answer_on_the_real_seeds(seed_pipeline):
     assert arabic.short_answer is not None and "38 مليار" in arabic.short_answer.text
     assert arabic.short_answer.english is None
     assert seed_pipeline.ask("ما أفضل وصفة لتحضير الكشري؟", backend="extractive").short_answer is None
+
+
+# --- a quote that leans on the sentence before ---------------------------------------------------
+
+
+def test_a_best_quote_opening_with_a_pronoun_brings_the_sentence_before_it():
+    from rag.answer.extractive import Candidate, with_antecedent
+    from rag.types import Chunk, Hit
+
+    text = "لعب مانينغ مع فريق برونكوس. وهو كذلك أكبر لاعب سناً في المباراة. وفاز الفريق باللقب."
+    bounds = ((0, 27), (28, 65), (66, len(text)))
+    hit = Hit(Chunk("a#0", "a", 0, text, 0, len(text), bounds), 1.0)
+    other = Hit(Chunk("b#0", "b", 0, text, 0, len(text), bounds), 0.5)
+
+    def cand(h: Hit, i: int) -> Candidate:
+        return Candidate(0, h, *bounds[i], text[slice(*bounds[i])], 0.9, 0.5, True, sentence=i)
+
+    best, before, after, elsewhere = cand(hit, 1), cand(hit, 0), cand(hit, 2), cand(other, 0)
+    ranked = [best, elsewhere, after, before]
+    assert with_antecedent([best, elsewhere], ranked) == [best, before]  # it takes the second quote's place
+    assert with_antecedent([after], ranked) == [after]  # "وفاز": a verb, not a pronoun
+    assert with_antecedent([before], ranked) == [before]  # the passage's first sentence has nothing before it
+    assert with_antecedent([best], [best, elsewhere]) == [best]  # the sentence before was not retrieved
+    assert with_antecedent([best, before], ranked) == [best, before]  # already quoted
