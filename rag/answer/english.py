@@ -41,11 +41,15 @@ NUMBER_VALUES = {k: int(v) for k, v in _table(
     "تسعون تسعين:90 مئة مائة:100 مئتان مئتين مائتان مائتين:200 ثلاثمئة ثلاثمائة:300 اربعمئة اربعمائة:400 "
     "خمسمئة خمسمائة:500"
 ).items()}
-#: Scale words -> (English word, multiplier carried by the word itself: 2 for a dual).
+#: Scale words -> (English word, multiplier carried by the word itself: 2 for a dual, 0 for a plural
+#: that counts nothing by itself: "ملايين" alone is "millions", "ثلاثة ملايين" is "three million").
 SCALES = {k: (v.split("*")[0], int(v.split("*")[1])) for k, v in _table(
-    "الف آلاف الاف:thousand*1 الفين الفان:thousand*2 مليون ملايين:million*1 مليونين مليونان:million*2 "
-    "مليار مليارات بليون بلايين:billion*1 مليارين ملياران:billion*2 تريليون تريليونات:trillion*1"
+    "الف:thousand*1 آلاف الاف:thousand*0 الفين الفان:thousand*2 مليون:million*1 ملايين:million*0 "
+    "مليونين مليونان:million*2 مليار بليون:billion*1 مليارات بلايين:billion*0 مليارين ملياران:billion*2 "
+    "تريليون:trillion*1 تريليونات:trillion*0"
 ).items()}
+#: Words for a vague many: "مئات الآلاف" -> "hundreds of thousands".
+MANY = _table("مئات:hundreds عشرات:tens")
 CURRENCIES = _table(
     "دولار دولارا دولارات:$ يورو:€ استرليني:£ جنيه جنيها جنيهات:pounds ريال ريالا ريالات:riyals "
     "درهم دراهم:dirhams دينار دنانير:dinars ليرة ليرات:lira يوان:yuan"
@@ -56,7 +60,8 @@ TIME_UNITS = {k: tuple(v.split("/")) for k, v in _table(
     "شهر شهرا اشهر شهور:month/months/0 شهرين شهران:month/months/2 يوم يوما ايام:day/days/0 "
     "يومين يومان:day/days/2 اسبوع اسبوعا اسابيع:week/weeks/0 اسبوعين:week/weeks/2 "
     "ساعة ساعات:hour/hours/0 ساعتين ساعتان:hour/hours/2 دقيقة دقائق:minute/minutes/0 دقيقتين:minute/minutes/2 "
-    "قرن قرون:century/centuries/0 قرنين:century/centuries/2 عقد عقود:decade/decades/0 عقدين:decade/decades/2"
+    "قرن قرون:century/centuries/0 قرنين:century/centuries/2 عقد عقود:decade/decades/0 عقدين:decade/decades/2 "
+    "ثانية ثوان ثواني:second/seconds/0 ثانيتين ثانيتان:second/seconds/2"
 ).items()}
 MEASURES = _table(
     "كيلومتر كيلومترا كيلومترات كم:km متر مترا امتار:metres ميل اميال:miles كيلوغرام كغ:kg طن اطنان:tonnes "
@@ -71,6 +76,8 @@ MONTHS = _table(
 WEEKDAYS = _table(
     "الاثنين:Monday الثلاثاء:Tuesday الاربعاء:Wednesday الخميس:Thursday الجمعة:Friday السبت:Saturday الاحد:Sunday"
 )
+_KNOWN = frozenset(NUMBER_VALUES) | frozenset(SCALES) | frozenset(MANY) | frozenset(CURRENCIES) \
+    | frozenset(TIME_UNITS) | frozenset(MEASURES)
 _PERCENT = {"%", "٪", normalize("بالمئة", lexical=True), normalize("بالمائة", lexical=True)}
 _YEAR_WORDS = {normalize(w, lexical=True) for w in ("عام", "سنة", "العام", "السنة")}
 _ENGLISH_NUMBERS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -99,11 +106,26 @@ def number_words(n: int) -> str:
 _PERCENT_WORDS = re.compile(r"(?:\bفي |\bب)(?:ال)?(?:مئه|مائه)\b")
 
 
+def _unprefixed(word: str) -> str:
+    """``word`` without Arabic proclitics, stopping at a word of the tables: "الاف" (آلاف) is thousands,
+    not "ال" + "اف"; "والالاف" -> "الاف"."""
+    while True:
+        if word in _KNOWN:
+            return word
+        shorter = strip_proclitics(word, min_len=2)
+        for p in ("و", "ف", "ب", "ل", "ال"):
+            if word.startswith(p) and word[len(p):] in _KNOWN:
+                return word[len(p):]
+        if shorter == word:
+            return word
+        word = shorter
+
+
 def _words(span: str, strip: bool = True) -> list[str]:
     """The span's tokens, normalized (Arabic-Indic digits, ٫ and ٬ folded, "في المئة" as "%"),
     without Arabic proclitics unless ``strip`` is False."""
     text = _PERCENT_WORDS.sub(" % ", normalize(span, lexical=True))
-    return [t if t[0].isdigit() or not strip else strip_proclitics(t, min_len=2) for t in _TOKEN.findall(text)]
+    return [t if t[0].isdigit() or not strip else _unprefixed(t) for t in _TOKEN.findall(text)]
 
 
 def parse_quantity(words: list[str]) -> tuple[str, bool, int] | None:
@@ -154,20 +176,30 @@ def render_value(span: str) -> str | None:
     currency_first = CURRENCIES.get(words[0]) if words[0] in ("$", "€", "£") or words[0] in CURRENCIES else None
     if words[0] in ("$", "€", "£"):
         currency_first, words = words[0], words[1:]
+    if words[0] in MANY or (words[0] in SCALES and SCALES[words[0]][1] == 0):
+        return _render_many(words, currency_first)
     quantity = parse_quantity(words)
     rest = words[quantity[2]:] if quantity else words
     number, in_words = (quantity[0], quantity[1]) if quantity else ("", False)
+    upper = ""
+    if number and rest and re.fullmatch(r"\d+(?:\.\d+)?", rest[0]) and re.fullmatch(r"\d+(?:\.\d+)?", number) \
+            and float(rest[0]) > float(number):
+        upper, rest = rest[0], rest[1:]  # "50 و60 مليار دولار": a range
     scale = ""
     if rest and rest[0] in SCALES:
-        scale_word, dual = SCALES[rest[0]]
+        scale_word, count = SCALES[rest[0]]
         if not number:
-            number, in_words = str(dual), True
+            if count == 0:
+                return None
+            number, in_words = str(count), True
         scale, rest = scale_word, rest[1:]
     elif rest and rest[0] in TIME_UNITS and not number and TIME_UNITS[rest[0]][2] != "0":
         number, in_words = TIME_UNITS[rest[0]][2], True
     if not number:
         return None
     shown = number_words(int(number)) if in_words and number.isdigit() else number
+    if upper:
+        shown = f"{number}–{upper}"
     value = f"{shown} {scale}" if scale else shown
     if not rest:
         return f"{currency_first}{value}" if currency_first in ("$", "€", "£") else value
@@ -217,6 +249,32 @@ def _render_date(words: list[str]) -> str | None:
     if len(parts) == 1 and parts[0] in WEEKDAYS.values():
         return parts[0]
     return " ".join(parts)
+
+
+_CURRENCY_NAMES = {"$": "dollars", "€": "euros", "£": "pounds"}
+
+
+def _render_many(words: list[str], currency: str | None) -> str | None:
+    """A vague many ("مئات الآلاف" -> "hundreds of thousands", "ملايين الدولارات" -> "millions of dollars"),
+    or None when a word is left over."""
+    parts = []
+    k = 0
+    if words[k] in MANY:
+        parts.append(MANY[words[k]])
+        k += 1
+    if k < len(words) and words[k] in SCALES and SCALES[words[k]][1] in (0, 1):
+        parts.append(SCALES[words[k]][0] + "s")
+        k += 1
+    if len(parts) == 0:
+        return None
+    if k < len(words) and words[k] in CURRENCIES:
+        currency = CURRENCIES[words[k]]
+        k += 1
+    if k != len(words):
+        return None
+    if currency:
+        parts.append(_CURRENCY_NAMES.get(currency, currency))
+    return " of ".join(parts)
 
 
 def render_name(question: str, span: str) -> str | None:

@@ -88,11 +88,15 @@ _HUNDRED = _forms("المئة المائة cent")
 _YEAR_MARKS = _forms("هـ ه م ق.م BC AD CE")
 _YEAR_WORDS = _forms("عام سنة سنه العام السنة year")
 
-# Normalized question patterns, checked in this order (the first that matches decides).
+# Normalized question patterns, checked in this order (the first that matches decides; a type may
+# appear twice).
 _TYPE_PATTERNS: tuple[tuple[str, str], ...] = (
     ("percentage", r"\bنسب|percent|what share|what proportion"),
-    ("duration", r"(?:^|\s)[وف]?كم (?:من )?(?:ال)?(?:سن|عام|اعوام|يوم|ايام|شهر|اشهر|ساع|دقيق|اسبوع|اسابيع|قرن|عقد)"
-                 r"|\bمد[ةه]\b|\bالمد[ةه]\b|how long|how many (?:years|months|days|weeks|hours|minutes|decades)"
+    ("count", r"how old|at what age|(?:^|\s)[وف]?كم (?:كان |كانت |يبلغ |تبلغ |بلغ |بلغت )?عمر|ما عمر"
+              r"|(?:في|ب)\s?اي (?:سن|عمر)\b"),  # an age: a number, not a date
+    ("duration", r"(?:^|\s)[وف]?كم (?:من )?(?:ال)?(?:سن|عام|اعوام|يوم|ايام|شهر|اشهر|ساع|دقيق|ثاني|ثوان|اسبوع|اسابيع"
+                 r"|قرن|عقد)"
+                 r"|\bمد[ةه]\b|\bالمد[ةه]\b|how long|how many (?:years|months|days|weeks|hours|minutes|seconds|decades)"
                  r"|for how long|كم من الوقت"),
     ("date", r"(?:^|\s)[وف]?مت[يى]\b|\bwhen\b|what (?:year|date|day|month)|which (?:year|date|day|month)"
              r"|(?:في|ب)\s?اي (?:عام|سن|يوم|تاريخ|شهر)|\bتاريخ\b|what time"),

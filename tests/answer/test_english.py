@@ -37,6 +37,17 @@ from rag.answer.english import english_rendering, number_words, parse_quantity, 
     ("30 في المئة", "30%"),
     # measures
     ("10 غيغاوات", "10 gigawatts"),
+    ("17 ثانية", "17 seconds"),
+    # plural scales count nothing by themselves; a vague many; a range
+    ("ثلاثة آلاف", "three thousand"),
+    ("3 آلاف", "3 thousand"),
+    ("آلاف", "thousands"),
+    ("ملايين الدولارات", "millions of dollars"),  # never "one million"
+    ("مليارات الدولارات", "billions of dollars"),
+    ("مئات الآلاف", "hundreds of thousands"),
+    ("عشرات الملايين من الدولارات", "tens of millions of dollars"),
+    ("50 و60 مليار دولار", "$50–60 billion"),
+    ("60 و50 مليار دولار", None),  # not a range read backwards
     # dates, weekdays, months
     ("3 نوفمبر 2025", "3 November 2025"),
     ("الاثنين 3 نوفمبر", "Monday 3 November"),

@@ -9,9 +9,9 @@ import pytest
 
 from rag.answer.refusal import (
     FEATURES,
+    MAX_ANSWERABLE_REFUSED,
     Example,
     RefusalModel,
-    MAX_ANSWERABLE_REFUSED,
     best_threshold,
     budget_for,
     cross_validate,

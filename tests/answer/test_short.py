@@ -22,6 +22,12 @@ from rag.types import Citation
     ("How many people work there?", "count"),
     ("من هو الرئيس التنفيذي للشركة؟", "name"),
     ("Who leads the company?", "name"),
+    ("How old was he when he retired?", "count"),
+    ("كم كان عمره عند التقاعد؟", "count"),
+    ("في أي سن تقاعد؟", "count"),
+    ("في أي سنة تقاعد؟", "date"),
+    ("How many seconds were left?", "duration"),
+    ("كم ثانية بقيت في المباراة؟", "duration"),
     ("أين تقع الشركة؟", "place"),
     ("من أين جاءت الأموال؟", "place"),
     ("في أي مدينة ولد؟", "place"),
@@ -57,6 +63,8 @@ def _span(question: str, sentence: str) -> str | None:
     ("في أي عام انسحبت القوات؟", "انسحبت القوات في 15 أغسطس 2005 من القطاع.", "2005"),
     # name: a Latin-script name the question does not already hold
     ("من يوفر الرقائق لـ OpenAI؟", "توفر Nvidia الرقائق لشركة OpenAI منذ سنوات.", "Nvidia"),
+    # age: the number, not the year beside it
+    ("How old was he when he retired?", "تقاعد عام 2015 في سن 39 بعد مسيرة طويلة.", "39"),
     # place: the place word and the words after it, not a date after "في" nor what the question says
     ("أين ولد ابن خلدون؟", "ولد ابن خلدون في عام 1332 في تونس، وشب فيها.", "في تونس"),
     ("أين تقع الشركة في آسيا؟", "تقع الشركة في آسيا شرق الصين.", "شرق الصين"),
