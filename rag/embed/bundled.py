@@ -647,7 +647,7 @@ def load_sentence_transformer(model: str, cache_dir: Path, device: str = "cpu") 
     from sentence_transformers import SentenceTransformer
 
     try:
-        return SentenceTransformer(target, device=device)
+        loaded = SentenceTransformer(target, device=device)
     except Exception as e:  # any load failure (missing files, no network, bad config) becomes a ModelError
         hint = (
             f"delete {target} so it is rebuilt"
@@ -655,3 +655,8 @@ def load_sentence_transformer(model: str, cache_dir: Path, device: str = "cpu") 
             else f"give a local folder path, or use the bundled {BUNDLED_MODEL!r} (works offline)"
         )
         raise ModelError(f"cannot load embedding model {model!r}: {e}; {hint}") from e
+    if is_bundled(model):
+        from rag.embed.half import half_word_embeddings
+
+        half_word_embeddings(loaded)  # its weights are float16 on disk: the same vectors in less memory
+    return loaded
