@@ -647,7 +647,11 @@ def load_sentence_transformer(model: str, cache_dir: Path, device: str = "cpu") 
     from sentence_transformers import SentenceTransformer
 
     try:
-        loaded = SentenceTransformer(target, device=device)
+        if is_bundled(model):  # float16 on disk: loaded as such, computing in float32 (same vectors, less memory)
+            from rag.embed.half import load_float16_stored
+
+            return load_float16_stored(target, device)
+        return SentenceTransformer(target, device=device)
     except Exception as e:  # any load failure (missing files, no network, bad config) becomes a ModelError
         hint = (
             f"delete {target} so it is rebuilt"
@@ -655,8 +659,3 @@ def load_sentence_transformer(model: str, cache_dir: Path, device: str = "cpu") 
             else f"give a local folder path, or use the bundled {BUNDLED_MODEL!r} (works offline)"
         )
         raise ModelError(f"cannot load embedding model {model!r}: {e}; {hint}") from e
-    if is_bundled(model):
-        from rag.embed.half import half_word_embeddings
-
-        half_word_embeddings(loaded)  # its weights are float16 on disk: the same vectors in less memory
-    return loaded

@@ -1,18 +1,18 @@
-"""A word-embedding table kept in float16 and looked up in float32, for a model whose weights are float16.
+"""Load the bundled model in float16 and compute in float32, its word-embedding table staying float16.
 
-The bundled model's weights are stored in float16 (``rag.embed.bundled.STORED_DTYPE``), so each row of its
-250,037 × 384 word-embedding table is exact in float16: holding the table that way gives bit-identical
-embeddings in 190 MB less memory (measured: a loaded model's RSS 1,281 → 1,110 MB).
+The bundled model's weights are stored in float16 (``rag.embed.bundled.STORED_DTYPE``). Loading them as
+float32 makes a 470 MB model, most of it the 250,037 × 384 word-embedding table. Loaded as float16,
+every layer but that table is then cast to float32 (exact), and the table is looked up in float16 and
+its rows cast to float32 (exact too): the vectors are bit for bit the same, and a loaded model takes
+937 MB of process memory instead of 1,280 MB (peak 1,329 MB), measured after ``import torch``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
-
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+from sentence_transformers import SentenceTransformer
 
 
 class HalfEmbedding(torch.nn.Module):
@@ -28,21 +28,15 @@ class HalfEmbedding(torch.nn.Module):
         return torch.nn.functional.embedding(ids, self.weight16, self.padding_idx).float()
 
 
-def half_word_embeddings(model: SentenceTransformer) -> bool:
-    """Swap the model's float32 word-embedding table for a float16 one when that loses nothing.
+def load_float16_stored(folder: str, device: str = "cpu") -> SentenceTransformer:
+    """A sentence-transformers BERT model whose weights are float16 on disk, computing in float32.
 
-    Example: ``half_word_embeddings(model)`` then ``model.encode(texts)`` gives the same vectors as before.
-
-    Returns:
-        Whether the table was swapped (False: no BERT-style table, or float16 would round some weight).
+    Example: ``load_float16_stored(folder).encode(texts)`` equals ``SentenceTransformer(folder).encode(texts)``.
     """
-    embeddings = getattr(getattr(model[0], "auto_model", None), "embeddings", None)
-    table = getattr(embeddings, "word_embeddings", None)
-    if not isinstance(table, torch.nn.Embedding) or table.weight.dtype != torch.float32:
-        return False
-    weight = table.weight.detach()
-    half = weight.to(torch.float16)
-    if not torch.equal(half.float(), weight):
-        return False
-    embeddings.word_embeddings = HalfEmbedding(half, table.padding_idx)  # type: ignore[union-attr]
-    return True
+    model = SentenceTransformer(folder, device=device, model_kwargs={"dtype": torch.float16})
+    bert: Any = model[0].auto_model
+    table: torch.nn.Embedding = bert.embeddings.word_embeddings
+    bert.embeddings.word_embeddings = torch.nn.Identity()  # kept out of the cast to float32
+    bert.float()
+    bert.embeddings.word_embeddings = HalfEmbedding(table.weight.detach(), table.padding_idx)
+    return model
