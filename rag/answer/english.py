@@ -106,19 +106,23 @@ def number_words(n: int) -> str:
 _PERCENT_WORDS = re.compile(r"(?:\bفي |\bب)(?:ال)?(?:مئه|مائه)\b")
 
 
+_PREFIXES = ("و", "ف", "ب", "ل", "ال")
+
+
 def _unprefixed(word: str) -> str:
     """``word`` without Arabic proclitics, stopping at a word of the tables: "الاف" (آلاف) is thousands,
-    not "ال" + "اف"; "والالاف" -> "الاف"."""
-    while True:
-        if word in _KNOWN:
-            return word
-        shorter = strip_proclitics(word, min_len=2)
-        for p in ("و", "ف", "ب", "ل", "ال"):
-            if word.startswith(p) and word[len(p):] in _KNOWN:
-                return word[len(p):]
-        if shorter == word:
-            return word
-        word = shorter
+    not "ال" + "اف".
+
+    Example: ``_unprefixed("والالاف") == "الاف"``
+    """
+    if word in _KNOWN:
+        return word
+    for p in _PREFIXES:
+        if word.startswith(p) and len(word) - len(p) >= 2:
+            rest = _unprefixed(word[len(p):])
+            if rest in _KNOWN:
+                return rest
+    return strip_proclitics(word, min_len=2)
 
 
 def _words(span: str, strip: bool = True) -> list[str]:

@@ -45,6 +45,8 @@ from rag.answer.english import english_rendering, number_words, parse_quantity, 
     ("ملايين الدولارات", "millions of dollars"),  # never "one million"
     ("مليارات الدولارات", "billions of dollars"),
     ("مئات الآلاف", "hundreds of thousands"),
+    ("الآلاف", "thousands"),
+    ("وعشرات الآلاف", "tens of thousands"),  # proclitics stop at a word of the tables
     ("عشرات الملايين من الدولارات", "tens of millions of dollars"),
     ("50 و60 مليار دولار", "$50–60 billion"),
     ("60 و50 مليار دولار", None),  # not a range read backwards
