@@ -365,11 +365,12 @@ def short_answer(
 
 def _place(tokens: list[_Token], shared: list[bool]) -> tuple[int, int] | None:
     """A place phrase: a place word ("في", "شرق", "near") and the words after it in its clause, the one
-    nearest the words the question shares (after them when it can), or None.
+    nearest the words the question shares (after the first of them when it can), or None.
 
     A place word followed by a date or a number ("في عام 1879") or by the question's own words
     ("في آسيا" when the question says it) opens no place.
     """
+    first_shared = next((a for a, s in enumerate(shared) if s), None)
     options = []
     for k, t in enumerate(tokens):
         if shared[k] or not _in(t, PLACE_WORDS) or k + 1 >= len(tokens):
@@ -380,8 +381,7 @@ def _place(tokens: list[_Token], shared: list[bool]) -> tuple[int, int] | None:
         j = k + 1
         while j < len(tokens) and j - k <= _PLACE_MAX_TOKENS and not tokens[j].is_boundary and not shared[j]:
             j += 1
-        marks = [a for a, s in enumerate(shared) if s]
-        after = bool(marks) and k > marks[0]
+        after = first_shared is not None and k > first_shared
         options.append((not after, _distance((k, j), shared), k, j))
     if not options:
         return None
