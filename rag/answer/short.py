@@ -1,7 +1,8 @@
 """The short answer: the minimal span of a quoted sentence that answers the question.
 
 Rule-based, by question type (Arabic and English question words): an amount with its unit, a
-count with what is counted, a percentage, a date or weekday, a duration, a Latin-script name; for
+count with what is counted (an age too), a percentage, a date or weekday, a duration, a place phrase
+("في تونس"), a Latin-script name; for
 any other question, the words that follow, in the same clause, the last word the sentence shares
 with the question (the part of the sentence the question does not already say). Offsets are into the sentence, so a
 caller adds the sentence's own offset in the article.
