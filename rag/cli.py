@@ -233,18 +233,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         keep = _keep_as_built(argparse.Namespace(index_dir=index_dir or args.index_dir))
         golds.append(GoldSet(gold, items, _load_pipeline(settings, quiet=True, keep=keep)))
     try:
-        model, cv = calibrate(golds, folds=args.folds, l2=args.l2 or DEFAULT_L2, budget=budget,
-                              progress=_progress() and not args.json)
+        fitted = calibrate(golds, folds=args.folds, l2=args.l2 or DEFAULT_L2, budget=budget,
+                           progress=_progress() and not args.json)
     except ValueError as e:
         raise ConfigError(f"rag calibrate: {e}") from e
+    model, cv = fitted.refusal, fitted.refusal_cv
     if args.out:
         args.out.write_text(json.dumps(model.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    span = fitted.span.to_dict() if fitted.span is not None else None
+    if args.span_out and span is not None:
+        args.span_out.write_text(json.dumps(span, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     if not args.no_save:
         path = live_build(target.index_dir) / PROFILE_FILE
         profile = Profile.load(path)
-        profile.with_(refusal=model, calibrated_on=tuple(str(g.path) for g in golds)).save(path)
+        profile.with_(refusal=model, span=fitted.span, calibrated_on=tuple(str(g.path) for g in golds)).save(path)
     if args.json:
-        print(json.dumps({"model": model.to_dict(), "cross_validated": cv}, ensure_ascii=False))
+        print(json.dumps({"model": model.to_dict(), "cross_validated": cv, "span_model": span,
+                          "span_cross_validated": fitted.span_cv}, ensure_ascii=False))
         return 0
 
     def line(name: str, block: dict) -> str:
@@ -264,6 +269,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print("weights (standardized): " + ", ".join(f"{f} {c:+.2f}" for f, c in zip(model.features, model.coef,
                                                                                  strict=True))
           + "; answer when p >= " + ", ".join(f"{t} ({lang})" for lang, t in model.threshold.items()))
+    span_cv = fitted.span_cv
+    if fitted.span is None:
+        print(f"span model not fitted ({span_cv['error']}); the shipped one stays in force")
+    else:
+        print(f"span model fitted on {span_cv['examples']} short-answer quotes; {span_cv['folds']}-fold "
+              f"cross-validated token F1 {span_cv['f1']:.3f} (the rule alone {span_cv['rule_f1']:.3f}; best span "
+              f"in the quotes {span_cv['upper_bound']:.3f})")
     if not args.no_save:
         print(f"saved in {live_build(target.index_dir) / PROFILE_FILE}")
     if args.out:
@@ -439,10 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(
-        "calibrate", help="fit the refusal model to gold questions and store it in the index's profile",
+        "calibrate", help="fit the refusal and short-answer models to gold questions and store them in the profile",
         description="Asks every question of each gold file over the index of its corpus, fits the refusal model "
-                    "(when the evidence is too weak to answer) on the answers' evidence, prints cross-validated "
-                    "refusal rates and saves the model in the --index-dir index's profile.json.",
+                    "(when the evidence is too weak to answer) on the answers' evidence and the span model (which "
+                    "words of the quote are the short answer) on the quotes of answerable questions, prints "
+                    "cross-validated figures and saves both models in the --index-dir index's profile.json.",
     )
     p.add_argument("--gold", nargs="+", action="append", required=True, metavar=("FILE", "INDEX_DIR"),
                    help="a gold file, and the index of its corpus when that is not --index-dir (repeatable)")
@@ -452,7 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the threshold refuses as many unanswerable questions as it can while refusing at most this "
                         "share of answerable ones: one share, or one per question language (ar=0.05,en=0.1; "
                         "a language left out gets 0.05; default 0.05)")
-    p.add_argument("--out", type=Path, help="also write the fitted model to this JSON file")
+    p.add_argument("--out", type=Path, help="also write the fitted refusal model to this JSON file")
+    p.add_argument("--span-out", type=Path, help="also write the fitted span model to this JSON file")
     p.add_argument("--no-save", action="store_true", help="report only; leave the index's profile as it is")
     p.add_argument("--index-dir", type=Path, help="the index whose profile gets the model (default: index/)")
     p.add_argument("--model", help="sentence-transformers model name or path (default: bundled)")

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer.refusal import RefusalModel, default_model
+from rag.answer.span import SpanModel
+from rag.answer.span import default_model as default_span_model
 from rag.errors import IndexMismatchError
 from rag.types import LANGUAGES, Document
 
@@ -83,6 +85,8 @@ class Profile:
     Attributes:
         refusal: The refusal model (``rag.answer.refusal``) fitted to this corpus by ``rag calibrate``, or None
             for the shipped one (``refusal_model`` gives the one in force).
+        span: The short answer's span model (``rag.answer.span``) fitted by ``rag calibrate``, or None for
+            the shipped one (``span_model`` gives the one in force).
         weights: How a quote candidate's score is combined.
         rankings: Per question language, the retrieval rankings fused (``RANKINGS``) and their weights.
         min_quote_chars: Sentences shorter than this are not quoted (fragments, bylines).
@@ -103,6 +107,7 @@ class Profile:
     """
 
     refusal: RefusalModel | None = None
+    span: SpanModel | None = None
     weights: SentenceWeights = field(default_factory=SentenceWeights)
     rankings: dict[str, dict[str, float]] = field(default_factory=_default_rankings)
     min_quote_chars: int = 25
@@ -131,6 +136,11 @@ class Profile:
         """The refusal model in force: this corpus's, else the shipped one."""
         return self.refusal if self.refusal is not None else default_model()
 
+    @property
+    def span_model(self) -> SpanModel:
+        """The short answer's span model in force: this corpus's, else the shipped one."""
+        return self.span if self.span is not None else default_span_model()
+
     def rankings_for(self, language: str) -> dict[str, float]:
         """The rankings (positive weights only) fused for a question in ``language`` (English's for another)."""
         use = self.rankings.get(language) or self.rankings.get("en") or _default_rankings()["en"]
@@ -143,6 +153,7 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["refusal"] = self.refusal.to_dict() if self.refusal is not None else None
+        d["span"] = self.span.to_dict() if self.span is not None else None
         d["examples"] = {lang: list(qs) for lang, qs in self.examples.items()}
         d["calibrated_on"] = list(self.calibrated_on)
         return d
@@ -165,6 +176,8 @@ class Profile:
             values["weights"] = SentenceWeights(**values["weights"])
         if values.get("refusal") is not None:
             values["refusal"] = RefusalModel.from_dict(values["refusal"])
+        if values.get("span") is not None:
+            values["span"] = SpanModel.from_dict(values["span"])
         if "examples" in values:
             values["examples"] = {lang: tuple(qs) for lang, qs in values["examples"].items()}
         if "calibrated_on" in values:

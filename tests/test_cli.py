@@ -173,9 +173,9 @@ def test_calibrate_fits_reports_held_out_figures_and_saves_into_the_profile(inde
     part = tmp_path / "part.jsonl"
     part.write_text("".join(line + "\n" for line in GOLD.read_text(encoding="utf-8").splitlines()[::2]
                             if "follows" not in json.loads(line)), encoding="utf-8")
-    out = tmp_path / "model.json"
+    out, span_out = tmp_path / "model.json", tmp_path / "span.json"
     proc = rag("calibrate", "--gold", str(GOLD), "--gold", str(part), str(index_dir), "--index-dir", str(target),
-               "--folds", "3", "--out", str(out), "--json")
+               "--folds", "3", "--out", str(out), "--span-out", str(span_out), "--json")
     result = last_json(proc)
     cv = result["cross_validated"]
     assert cv["folds"] == 3 and cv["n_answerable"] + cv["n_unanswerable"] == 94 + len(part.read_text().splitlines())
@@ -184,6 +184,12 @@ def test_calibrate_fits_reports_held_out_figures_and_saves_into_the_profile(inde
     profile = Profile.load(live_build(target) / PROFILE_FILE)
     assert profile.refusal is not None and profile.refusal.to_dict() == json.loads(out.read_text(encoding="utf-8"))
     assert profile.calibrated_on == (str(GOLD), str(part))
+    # The span model is fitted on the same answers' quotes and saved beside it, with held-out figures.
+    assert profile.span is not None and profile.span.to_dict() == json.loads(span_out.read_text(encoding="utf-8"))
+    assert profile.span.to_dict() == result["span_model"] and profile.span.weights
+    span_cv = profile.span.cross_validated
+    assert span_cv["folds"] == 3 and 0 < span_cv["examples"] <= cv["n_answerable"]
+    assert 0 <= span_cv["f1"] <= span_cv["upper_bound"] <= 1 and 0 <= span_cv["rule_f1"] <= span_cv["upper_bound"]
     assert Profile.load(live_build(index_dir) / PROFILE_FILE).refusal is None  # the other index is untouched
     # The next eval over the calibrated index applies the fitted thresholds.
     report = last_json(rag("eval", "--gold", str(GOLD), "--index-dir", str(target), "--json"))

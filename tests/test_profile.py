@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag.answer.refusal import RefusalModel, default_model
+from rag.answer.span import SpanModel
+from rag.answer.span import default_model as default_span_model
 from rag.errors import IndexMismatchError
 from rag.profile import (
     PROFILE_FILE,
@@ -38,6 +40,7 @@ def gold_line(lang: str, question: str, source: str, answers=("x",), follows=Non
 def test_defaults_are_todays_values():
     p = Profile()
     assert p.refusal is None and p.refusal_model == default_model() and p.refusal_model.fitted_on  # shipped
+    assert p.span is None and p.span_model == default_span_model() and p.span_model.fitted_on
     assert p.weights == SentenceWeights(1.0, 0.4, 0.1, 0.01, 0.95)
     assert (p.rare_name_passages, p.min_quote_chars, p.followup_max_terms) == (3, 25, 3)
     assert p.calibrated_on == ("defaults",)
@@ -49,7 +52,8 @@ def test_retired_fields_of_older_profiles_are_ignored():
 
 
 def test_round_trip_through_the_file(tmp_path: Path):
-    p = Profile(refusal=MINE, weights=SentenceWeights(cue=0.3),
+    p = Profile(refusal=MINE, span=SpanModel({"rule_same": 1.5, "len0": -0.2}, ("mine.jsonl (3 quotes)",)),
+                weights=SentenceWeights(cue=0.3),
                 examples={"ar": ("سؤال؟",), "en": ("Question?",)}, calibrated_on=("gold.jsonl",))
     p.save(tmp_path / PROFILE_FILE)
     assert Profile.load(tmp_path / PROFILE_FILE) == p

@@ -286,7 +286,7 @@ class ExtractiveAnswerer:
             citations += [s for _, s in support]
             text = "\n".join(lines)
             best = max(citations[: len(chosen)], key=lambda c: c.score)
-            short = short_answer_for(request.question, lang, best, request.lexical_query)
+            short = short_answer_for(request.question, lang, best, request.lexical_query, self.profile.span_model)
         yield text
         yield Answer(
             question=request.question, language=lang, text=text, abstained=abstain,

@@ -13,13 +13,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from rag.answer.english import english_rendering
 from rag.text.analyze import analyze, stopwords, strip_proclitics
 from rag.text.normalize import normalize
 from rag.types import Citation, ShortAnswer
 
+if TYPE_CHECKING:
+    from rag.answer.span import SpanModel
+
 QUESTION_TYPES = ("percentage", "duration", "date", "amount", "count", "place", "name", "other")
+#: The types whose answer is a value: an amount, a count, a percentage, a duration or a date.
+TYPED_VALUES = frozenset({"amount", "count", "percentage", "duration", "date"})
 
 _DIGIT = "0-9\u0660-\u0669\u06f0-\u06f9"
 # A token: a number with its inner separators (4.7, 14,000, ٣٨٫٥, 11:15), a word, or one symbol.
@@ -323,6 +329,22 @@ def short_answer(
         return None
     qtype = question_type(question)
     shared = _shared(tokens, match_text or question)
+    span = _typed(tokens, shared, qtype, question)
+    if span is None and qtype == "place":
+        span = _place(tokens, shared)
+    elif span is None and qtype == "name":
+        span = _latin_name(tokens, shared, question, sentence)
+    if span is None:
+        span = _tail(tokens, shared, max_tokens)
+    if span is None:
+        return None
+    return tokens[span[0]].start, tokens[span[1] - 1].end
+
+
+def _typed(tokens: list[_Token], shared: list[bool], qtype: str, question: str) -> tuple[int, int] | None:
+    """The typed value a typed question asks for (amount, count, percentage, duration, date) as a token
+    range, the one nearest the words the sentence shares with the question; None for another question
+    type or a sentence without such a value."""
     span = None
     if qtype in ("percentage", "duration", "amount", "count"):
         wanted = {"percentage": ("percent",), "duration": ("time",), "amount": ("money", "number", "percent"),
@@ -345,24 +367,34 @@ def short_answer(
             years = [k for k in range(*span) if _is_year(tokens[k])]
             if re.search(_YEAR_QUESTION, _n(question)) and years:
                 span = (years[0], years[0] + 1)  # "in what year": the year, not the whole date
-    elif qtype == "place":
-        span = _place(tokens, shared)
-    elif qtype == "name":
-        names = [m for m in _LATIN_NAME.finditer(sentence) if m.group().lower() not in question.lower()]
-        if names:
-            offsets = [(t.start, t.end) for t in tokens]
-            found = []
-            for m in names:
-                i = next(k for k, (_, e) in enumerate(offsets) if e > m.start())
-                j = next((k for k, (b, _) in enumerate(offsets) if b >= m.end()), len(tokens))
-                found.append((_distance((i, j), shared), i, (i, j)))
-            span = min(found)[2]
-    if span is None:
-        span = _tail(tokens, shared, max_tokens)
-    if span is None:
-        return None
-    return tokens[span[0]].start, tokens[span[1] - 1].end
+    return span
 
+
+def typed_answer(question: str, sentence: str, match_text: str | None = None) -> tuple[int, int] | None:
+    """The ``(start, end)`` offsets of the typed value a typed question asks for, or None (another
+    question type, or no value of that type in the sentence).
+
+    Example: ``typed_answer("كم سنة تستمر الصفقة؟", "تستمر الصفقة سبع سنوات") == (13, 22)``
+    """
+    if question_type(question) not in TYPED_VALUES:
+        return None
+    tokens = _tokens(sentence)
+    span = _typed(tokens, _shared(tokens, match_text or question), question_type(question), question)
+    return None if span is None else (tokens[span[0]].start, tokens[span[1] - 1].end)
+
+
+def _latin_name(tokens: list[_Token], shared: list[bool], question: str, sentence: str) -> tuple[int, int] | None:
+    """The Latin-script name (not one the question says) nearest the shared words, as a token range."""
+    names = [m for m in _LATIN_NAME.finditer(sentence) if m.group().lower() not in question.lower()]
+    if not names:
+        return None
+    offsets = [(t.start, t.end) for t in tokens]
+    found = []
+    for m in names:
+        i = next(k for k, (_, e) in enumerate(offsets) if e > m.start())
+        j = next((k for k, (b, _) in enumerate(offsets) if b >= m.end()), len(tokens))
+        found.append((_distance((i, j), shared), i, (i, j)))
+    return min(found)[2]
 
 def _place(tokens: list[_Token], shared: list[bool]) -> tuple[int, int] | None:
     """A place phrase: a place word ("في", "شرق", "near") and the words after it in its clause, the one
@@ -396,16 +428,27 @@ def _counted(token: _Token) -> bool:
 
 
 def short_answer_for(
-    question: str, language: str, citation: Citation, match_text: str | None = None
+    question: str, language: str, citation: Citation, match_text: str | None = None,
+    model: SpanModel | None = None,
 ) -> ShortAnswer | None:
     """The short answer inside a quote, with article offsets, and for an English question its English
     rendering (``rag.answer.english``); None when no span can be told apart.
 
+    The span is the fitted span model's choice (``rag.answer.span``) when ``model`` is given, else the rule's.
+    For an English question, when the model's span has no English rendering and the rule's has (a typed
+    value inside a longer span), the rule's span is taken: a value the reader can read comes first.
+
     Example: ``short_answer_for("كم سنة؟", "ar", citation).text == "سبع سنوات"`` for a quote holding it.
     """
-    span = short_answer(question, citation.quote, match_text=match_text)
+    rule = short_answer(question, citation.quote, match_text=match_text)
+    span = model.choose(question, citation.quote, match_text) if model is not None else rule
     if span is None:
         return None
     text = citation.quote[span[0] : span[1]]
     english = english_rendering(question, text) if language == "en" else None
+    if language == "en" and english is None and rule is not None and rule != span:
+        rule_english = english_rendering(question, citation.quote[rule[0] : rule[1]])
+        if rule_english is not None:
+            span, english = rule, rule_english
+            text = citation.quote[span[0] : span[1]]
     return ShortAnswer(text, citation.doc_id, citation.start + span[0], citation.start + span[1], english)

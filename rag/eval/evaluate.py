@@ -81,6 +81,9 @@ class QuestionRecord:
         evidence: The answer's whole ``Evidence`` (what ``rag calibrate`` fits on), or None.
         follows: The id this follow-up leans on, if any.
         short_answer: The short answer shown first (its English rendering when there is one; "" when abstained).
+        short_quote: The quote the short answer was taken from ("" when there is none); with ``match_text``,
+            what ``rag calibrate`` fits the span model on.
+        match_text: The question's words for lexical matching (an English question's bridged Arabic words).
         short_em: SQuAD exact match of the short answer (None for an unanswerable question).
         short_f1: SQuAD token F1 of the short answer (None for an unanswerable question).
         typed: Whether the question asks for a typed value (amount, count, percentage, duration, date).
@@ -109,6 +112,8 @@ class QuestionRecord:
     evidence: dict[str, Any] | None = None
     follows: str | None = None
     short_answer: str = ""
+    short_quote: str = ""
+    match_text: str = ""
     short_em: float | None = None
     short_f1: float | None = None
     typed: bool = False
@@ -199,6 +204,11 @@ def score_question(item: GoldItem, answer: Answer, passages: Sequence[Hit], late
     short = answer.short_answer if answered else None
     shown = (short.english or short.text) if short is not None else ""
     record.short_answer = shown
+    if short is not None:
+        record.short_quote = next((c.quote for c in answer.citations
+                                   if c.doc_id == short.doc_id and c.start <= short.start < c.end), "")
+    if answer.query is not None:
+        record.match_text = answer.query.lexical
     if item.answerable:
         record.short_em = exact_match(shown, item.answers) if shown else 0.0
         record.short_f1 = token_f1(shown, item.answers) if shown else 0.0

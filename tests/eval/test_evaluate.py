@@ -19,7 +19,7 @@ from rag.eval.evaluate import (
     score_question,
 )
 from rag.eval.gold import GoldItem, load_gold
-from rag.types import Answer, Chunk, Citation, Evidence, Hit
+from rag.types import Answer, Chunk, Citation, Evidence, Hit, ShortAnswer
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD = ROOT / "seeds" / "gold_qa.jsonl"
@@ -141,6 +141,17 @@ def test_score_question_abstained_answer_gets_no_credit() -> None:
     answered = Answer("كم قيمة الصفقة؟", "ar", "بحسب المقالات:\n«بلغت 38 مليار دولار» [1]", False, [citation])
     rec = score_question(item, answered, hits, 5.0)
     assert rec.contains is True and 0 < rec.f1 < 1 and rec.cited_docs == ["a.txt"] and rec.failed == []
+    assert rec.short_quote == "" and rec.short_f1 == 0.0  # no short answer
+
+    # The quote a short answer came from is recorded: rag calibrate fits the span model on it.
+    other = Citation(2, "b.txt", "t", "لا شيء", 0, 6, 0.1, "b.txt#0")
+    short = ShortAnswer("38 مليار دولار", "a.txt", 5, 19)
+    with_short = Answer("كم قيمة الصفقة؟", "ar", "بحسب المقالات:\n«بلغت 38 مليار دولار» [1]", False,
+                        [other, citation], short_answer=short)
+    rec = score_question(item, with_short, hits, 5.0)
+    assert rec.short_quote == "بلغت 38 مليار دولار" and rec.short_answer == "38 مليار دولار"
+    assert rec.short_em == 0.0 and rec.short_f1 == pytest.approx(0.8)  # 2 of 3 words, all of the gold
+    assert rec.match_text == ""  # no prepared query in this hand-made answer
 
 
 def test_abstention_sweep_and_calibration_hand_worked() -> None:
