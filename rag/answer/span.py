@@ -30,7 +30,6 @@ from rag.answer.short import (
     _EDGE_WORDS,
     PLACE_WORDS,
     _date_spans,
-    _distance,
     _in,
     _is_number,
     _shared,
@@ -128,62 +127,119 @@ def candidates(question: str, sentence: str, match_text: str | None = None) -> C
         i = next(k for k, t in enumerate(tokens) if t.start >= rule[0])
         j = next(k for k, t in enumerate(tokens) if t.end >= rule[1]) + 1
         rule_span = (i, j)
-    numbers = [_is_number(t) for t in tokens]
-    in_date = [False] * n
-    for a, b in _date_spans(tokens):
-        for k in range(a, b):
-            in_date[k] = True
-    marks = [k for k, s in enumerate(shared) if s]
+    at = _Positions(tokens, shared)
+    keys = _Keys(qtype, word)
     spans, feats = [], []
     for i in range(n):
-        if tokens[i].is_boundary:
+        if at.boundary[i]:
             continue
         for j in range(i + 1, min(n, i + MAX_SPAN_TOKENS) + 1):
-            if tokens[j - 1].is_boundary:
+            if at.boundary[j - 1]:
                 continue
             spans.append((i, j))
-            feats.append(_features(tokens, shared, marks, numbers, in_date, qtype, word, rule_span, i, j))
+            feats.append(_features(at, keys, rule_span, i, j))
     return Candidates(tokens, spans, feats)
 
 
-def _features(
-    tokens: list[_Token], shared: list[bool], marks: list[int], numbers: list[bool], in_date: list[bool],
-    qtype: str, word: str, rule_span: tuple[int, int] | None, i: int, j: int,
-) -> dict[str, float]:
-    n, length = len(tokens), j - i
+def _prefix(flags: Sequence[bool]) -> list[int]:
+    """Running counts: ``out[k]`` flags among the first ``k`` (``_prefix([True, False, True]) == [0, 1, 1, 2]``)."""
+    out = [0]
+    for flag in flags:
+        out.append(out[-1] + int(flag))
+    return out
+
+
+class _Positions:
+    """What every candidate of one sentence looks up, computed once per sentence: per-token flags, running
+    counts, and the nearest shared word and clause edge on either side of each position."""
+
+    def __init__(self, tokens: list[_Token], shared: list[bool]) -> None:
+        n = self.n = len(tokens)
+        self.boundary = [t.is_boundary for t in tokens]
+        self.shared = shared
+        in_date = [False] * n
+        for a, b in _date_spans(tokens):
+            for k in range(a, b):
+                in_date[k] = True
+        self.count = {
+            "shared": _prefix(shared),
+            "boundary": _prefix(self.boundary),
+            "number": _prefix([_is_number(t) for t in tokens]),
+            "date": _prefix(in_date),
+            "latin": _prefix([t.text[:1].isascii() and t.text[:1].isalpha() for t in tokens]),
+        }
+        self.edge = [_in(t, _EDGE_WORDS) for t in tokens]
+        self.opens = [(_in(t, PLACE_WORDS), t.norm.startswith("ال"), t.text.startswith("و")) for t in tokens]
+        self.marks = [k for k, s in enumerate(shared) if s]
+        # The nearest shared word before position k, and at or after it (None when there is none).
+        self.before: list[int | None] = [None] * (n + 1)
+        for k in range(1, n + 1):
+            self.before[k] = k - 1 if shared[k - 1] else self.before[k - 1]
+        self.after: list[int | None] = [None] * (n + 1)
+        for k in range(n - 1, -1, -1):
+            self.after[k] = k if shared[k] else self.after[k + 1]
+        # The clause around a span: from after the last boundary before it to the first boundary after it.
+        self.clause_start = [0] * (n + 1)
+        for k in range(1, n + 1):
+            self.clause_start[k] = k if self.boundary[k - 1] else self.clause_start[k - 1]
+        self.clause_end = [n] * (n + 1)
+        for k in range(n - 1, -1, -1):
+            self.clause_end[k] = k if self.boundary[k] else self.clause_end[k + 1]
+
+    def inside(self, what: str, i: int, j: int) -> int:
+        """How many tokens of ``[i, j)`` are ``what`` (a key of ``count``)."""
+        return self.count[what][j] - self.count[what][i]
+
+
+class _Keys:
+    """Feature names crossed with the question's type and question word, made once per question."""
+
+    def __init__(self, qtype: str, word: str) -> None:
+        lengths = range(len(_LENGTHS))
+        self.length = [(f"len{b}", f"{qtype}:len{b}", f"{word}:len{b}") for b in lengths]
+        self.distance = [f"distance{b}" for b in range(len(_DISTANCES))]
+        self.left = [f"left{b}" for b in range(len(_DISTANCES))]
+        self.right = [f"right{b}" for b in range(len(_DISTANCES))]
+        self.word = (f"{word}:after_shared", f"{word}:closes_clause", f"{word}:opens_clause")
+        self.kinds = {kind: f"{qtype}:{kind}" for kind in _KINDS}
+
+
+_KINDS = ("number", "date", "latin", "place_word", "definite", "conjunction")
+
+
+def _features(at: _Positions, keys: _Keys, rule_span: tuple[int, int] | None, i: int, j: int) -> dict[str, float]:
+    n, length = at.n, j - i
     f: dict[str, float] = {}
-    f[f"len{_bucket(length, _LENGTHS)}"] = 1.0
-    f[f"{qtype}:len{_bucket(length, _LENGTHS)}"] = 1.0
-    f[f"{word}:len{_bucket(length, _LENGTHS)}"] = 1.0
-    f["boundaries_inside"] = float(min(sum(t.is_boundary for t in tokens[i:j]), 3))
-    inside = sum(shared[i:j])
+    for key in keys.length[_bucket(length, _LENGTHS)]:
+        f[key] = 1.0
+    f["boundaries_inside"] = float(min(at.inside("boundary", i, j), 3))
+    inside = at.inside("shared", i, j)
     f["shared_share"] = inside / length
     f["any_shared"] = float(inside > 0)
-    f["after_shared"] = float(i > 0 and shared[i - 1])
-    f["before_shared"] = float(j < n and shared[j])
-    f["opens_clause"] = float(i == 0 or tokens[i - 1].is_boundary)
-    f["closes_clause"] = float(j == n or tokens[j].is_boundary)
-    f["ends_sentence"] = float(j == n or (j == n - 1 and tokens[j].is_boundary))
-    f["first_edge_word"] = float(_in(tokens[i], _EDGE_WORDS))
-    f["last_edge_word"] = float(_in(tokens[j - 1], _EDGE_WORDS))
-    f[f"distance{_bucket(_distance((i, j), shared), _DISTANCES)}"] = 1.0
-    left = [k for k in marks if k < i]
-    right = [k for k in marks if k >= j]
-    f[f"left{_bucket(i - left[-1] - 1, _DISTANCES) if left else 'none'}"] = 1.0
-    f[f"right{_bucket(right[0] - j, _DISTANCES) if right else 'none'}"] = 1.0
-    clause_start, clause_end = i, j
-    while clause_start > 0 and not tokens[clause_start - 1].is_boundary:
-        clause_start -= 1
-    while clause_end < n and not tokens[clause_end].is_boundary:
-        clause_end += 1
-    f["clause_shared"] = float(min(sum(shared[clause_start:clause_end]) - inside, 4))
-    f[f"{word}:after_shared"] = f["after_shared"]
-    f[f"{word}:closes_clause"] = f["closes_clause"]
-    f[f"{word}:opens_clause"] = f["opens_clause"]
-    if marks:
-        f["after_last_shared"] = float(i > marks[-1])
-        f["before_first_shared"] = float(j <= marks[0])
-        f["between_shared"] = float(marks[0] < i and j <= marks[-1])
+    after_shared = float(i > 0 and at.shared[i - 1])
+    opens_clause = float(i == 0 or at.boundary[i - 1])
+    closes_clause = float(j == n or at.boundary[j])
+    f["after_shared"] = after_shared
+    f["before_shared"] = float(j < n and at.shared[j])
+    f["opens_clause"] = opens_clause
+    f["closes_clause"] = closes_clause
+    f["ends_sentence"] = float(j == n or (j == n - 1 and at.boundary[j]))
+    f["first_edge_word"] = float(at.edge[i])
+    f["last_edge_word"] = float(at.edge[j - 1])
+    before, after = at.before[i], at.after[j]
+    # As ``rag.answer.short._distance``: 0 when a shared word is inside, 50 when there is none.
+    sides = [i - before] if before is not None else []
+    sides += [after - j + 1] if after is not None else []
+    distance = 0 if inside else min(sides, default=50)
+    f[keys.distance[_bucket(distance, _DISTANCES)]] = 1.0
+    f[keys.left[_bucket(i - before - 1, _DISTANCES)] if before is not None else "leftnone"] = 1.0
+    f[keys.right[_bucket(after - j, _DISTANCES)] if after is not None else "rightnone"] = 1.0
+    f["clause_shared"] = float(min(at.inside("shared", at.clause_start[i], at.clause_end[j]) - inside, 4))
+    f[keys.word[0]], f[keys.word[1]], f[keys.word[2]] = after_shared, closes_clause, opens_clause
+    if at.marks:
+        f["after_last_shared"] = float(i > at.marks[-1])
+        f["before_first_shared"] = float(j <= at.marks[0])
+        f["between_shared"] = float(at.marks[0] < i and j <= at.marks[-1])
     else:
         f["nothing_shared"] = 1.0
     if rule_span is None:
@@ -196,18 +252,13 @@ def _features(
         f["rule_start"] = float(i == a)
         f["rule_end"] = float(j == b)
         f["rule_inside"] = float(i <= a and j >= b)
-    kinds = {
-        "number": any(numbers[i:j]),
-        "date": any(in_date[i:j]),
-        "latin": any(t.text[:1].isascii() and t.text[:1].isalpha() for t in tokens[i:j]),
-        "place_word": _in(tokens[i], PLACE_WORDS),
-        "definite": tokens[i].norm.startswith("ال"),
-        "conjunction": tokens[i].text.startswith("و"),
-    }
-    for kind, present in kinds.items():
-        if present:
+    place, definite, conjunction = at.opens[i]
+    present = (at.inside("number", i, j) > 0, at.inside("date", i, j) > 0, at.inside("latin", i, j) > 0,
+               place, definite, conjunction)
+    for kind, yes in zip(_KINDS, present, strict=True):
+        if yes:
             f[kind] = 1.0
-            f[f"{qtype}:{kind}"] = 1.0
+            f[keys.kinds[kind]] = 1.0
     f["position"] = i / n
     return f
 
