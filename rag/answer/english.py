@@ -228,7 +228,16 @@ def _render_date(words: list[str]) -> str | None:
 
     ``words`` keep their article (a weekday is recognized with it) but not و/ف/ب before it.
     """
-    words = [w if w in WEEKDAYS or w[0].isdigit() else strip_proclitics(w, min_len=2) for w in words]
+    joined: list[str] = []
+    for w in words:  # the Levantine months of two words: "كانون الثاني" is one month
+        pairs = [f"{first}_{w}" for first in (joined[-1:] + [strip_proclitics(v, min_len=2) for v in joined[-1:]])]
+        month = next((p for p in pairs if p in MONTHS), None)
+        if month is not None:
+            joined[-1] = month
+        else:
+            joined.append(w)
+    words = [w if w in WEEKDAYS or w in MONTHS or w[0].isdigit() else strip_proclitics(w, min_len=2)
+             for w in joined]
     parts: list[str] = []
     k = 0
     if k < len(words) and words[k] in WEEKDAYS:

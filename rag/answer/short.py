@@ -91,6 +91,9 @@ PLACE_WORDS = _forms(
     "in at near inside north south east west"
 )
 _PLACE_MAX_TOKENS = 4  # words after the place word: "في الركن الشمالي الشرقي من"
+#: Months named in two words (Levantine and Hijri calendars): "كانون الثاني", "ربيع الأول", "جمادى الآخرة".
+_TWO_WORD_MONTHS = _forms("كانون تشرين ربيع جمادى")
+_MONTH_ORDINALS = _forms("الأول الثاني الأولى الآخر الآخرة الثانية")
 _HUNDRED = _forms("المئة المائة cent")
 _YEAR_MARKS = _forms("هـ ه م ق.م BC AD CE")
 _YEAR_WORDS = _forms("عام سنة سنه العام السنة year")
@@ -225,7 +228,8 @@ def _date_spans(tokens: list[_Token]) -> list[tuple[int, int]]:
                and k + 1 < len(tokens) and _in(tokens[k + 1], MONTHS))
         year_word = _in(t, _YEAR_WORDS) and k + 1 < len(tokens) and _is_year(tokens[k + 1])
         mark = t.text in _YEAR_MARKS and k > 0 and _is_year(tokens[k - 1])
-        dateish.append(month or day or _is_year(t) or year_word or mark)
+        second = k > 0 and _in(tokens[k - 1], _TWO_WORD_MONTHS) and _in(t, _MONTH_ORDINALS)  # "كانون الثاني"
+        dateish.append(month or day or _is_year(t) or year_word or mark or second)
     spans = []
     k = 0
     while k < len(tokens):

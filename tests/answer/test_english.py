@@ -57,6 +57,8 @@ from rag.answer.english import english_rendering, number_words, parse_quantity, 
     ("نوفمبر", "November"),
     ("عام 2005", "2005"),
     ("1426 هـ", "1426 AH"),
+    ("27 كانون الثاني 2014", "27 January 2014"),  # a Levantine month of two words ("كانون" is not "ك" + "انون")
+    ("في تشرين الأول 1973", "October 1973"),
     # not typed values
     ("الدار البيضاء", None),
     ("21 فيلمًا", None),
