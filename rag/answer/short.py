@@ -107,18 +107,24 @@ _TYPE_PATTERNS: tuple[tuple[str, str], ...] = (
     ("duration", r"(?:^|\s)[وف]?كم (?:من )?(?:ال)?(?:سن|عام|اعوام|يوم|ايام|شهر|اشهر|ساع|دقيق|ثاني|ثوان|اسبوع|اسابيع"
                  r"|قرن|عقد)"
                  r"|\bمد[ةه]\b|\bالمد[ةه]\b|how long|how many (?:years|months|days|weeks|hours|minutes|seconds|decades)"
-                 r"|for how long|كم من الوقت"),
+                 r"|for how long|كم من الوقت|(?:over|for|during) (?:what|which|how long a) (?:period|time|span)"),
     ("date", r"(?:^|\s)[وف]?مت[يى]\b|\bwhen\b|what (?:year|date|day|month)|which (?:year|date|day|month)"
              r"|(?:في|ب)\s?اي (?:عام|سن|يوم|تاريخ|شهر)|\bتاريخ\b|what time"),
-    ("amount", r"(?:^|\s)[وف]?بكم\b|how much|كم (?:تبلغ |بلغت |كانت |يبلغ |بلغ )?(?:ال)?(?:قيم|سعر|تكلف|ثمن|مبلغ)"
-               r"|ما (?:هي |هو )?(?:ال)?(?:قيم|حجم|مقدار|سعر|تكلف|ثمن|مبلغ)|what (?:is|was) the (?:value|cost|price)"
+    ("amount", r"(?:^|\s)[وف]?بكم\b|how much|كم (?:تبلغ |بلغت |كانت |يبلغ |بلغ )?(?:ال)?(?:قيم|سعر|تكلف|ثمن|مبلغ|"
+               r"خسار|خسائر|ايراد|ارباح|عائد|ميزاني|راتب)"
+               r"|ما (?:هي |هو )?(?:ال)?(?:قيم|حجم|مقدار|سعر|تكلف|ثمن|مبلغ|خسار|خسائر|ايراد|ارباح|عائد|ميزاني|راتب)"
+               r"|what (?:is |was |were |are )?(?:the )?(?:\w+ )?(?:value|cost|price|loss|losses|revenue|revenues"
+               r"|profit|profits|budget|salary|fee|fine|valuation)\b"
                r"|how big|how large"),
     ("count", r"(?:^|\s)[وف]?كم\b|how many|ما (?:هو |هي )?(?:ال)?عدد\b|what (?:is|was) the number"),
     ("place", r"(?:^|\s)[وف]?(?:الي |من )?اين\b|\bwhere\b"
               r"|(?:في|ب|الي)\s?اي (?:مدين|بلد|دول|مكان|منطق|قار|ولاي|محافظ|قري)"
               r"|in (?:which|what) (?:country|city|region|place|state|town|continent)"),
     ("name", r"^(?:[وف]?من|ممن|لمن)\s|^(?:who|whom|whose)\b|\bwho\b|اسم\b|what (?:is|was) the name"
-             r"|which (?:company|person|man|woman|team|party|country|city)"),
+             r"|which (?:\w+ ){0,2}(?:company|firm|person|man|woman|team|party|minister|president|executive|chief"
+             r"|leader|official|king|queen|player|coach|author|writer|director|founder|ceo|chairman|spokesman"
+             r"|spokeswoman)\b"
+             r"|(?:^|\s)[وف]?(?:اي|ايه) (?:شرك|شخص|وزير|رئيس|مدير|لاعب|مدرب|كاتب|مؤسس|فريق|حزب)"),
 )
 _YEAR_QUESTION = r"(?:اي|ايه) (?:عام|سنه)|what year|which year|what century"
 #: Question words (Arabic and English): they never count as words the question shares with the sentence.
@@ -353,10 +359,13 @@ def _typed(tokens: list[_Token], shared: list[bool], qtype: str, question: str) 
     if qtype in ("percentage", "duration", "amount", "count"):
         wanted = {"percentage": ("percent",), "duration": ("time",), "amount": ("money", "number", "percent"),
                   "count": ("number", "money", "time")}[qtype]
+        in_date = {k for a, b in _date_spans(tokens) for k in range(a, b)}
         options = []
         for i, j, kind in _number_spans(tokens):
             if qtype == "count" and j - i == 1 and _is_year(tokens[i]):
                 continue  # "how many" is not answered by a year
+            if all(k in in_date for k in range(i, j)):
+                continue  # nor by the day of a date ("3 نوفمبر")
             fit = 0 if kind in wanted[:1] else (1 if kind in wanted else 3)
             if qtype in ("count", "amount") and kind == "number" and j < len(tokens) and _counted(tokens[j]):
                 j += 1  # "21 فيلما", "10 غيغاوات": the number with what it counts or measures
@@ -439,8 +448,9 @@ def short_answer_for(
     rendering (``rag.answer.english``); None when no span can be told apart.
 
     The span is the fitted span model's choice (``rag.answer.span``) when ``model`` is given, else the rule's.
-    For an English question, when the model's span has no English rendering and the rule's has (a typed
-    value inside a longer span), the rule's span is taken: a value the reader can read comes first.
+    For an English who/which-name question, when the model's span has no English rendering and the rule's
+    has (a Latin-script name, or one the question spells), the rule's span is taken: a name the reader can
+    read comes first.
 
     Example: ``short_answer_for("كم سنة؟", "ar", citation).text == "سبع سنوات"`` for a quote holding it.
     """
@@ -450,7 +460,7 @@ def short_answer_for(
         return None
     text = citation.quote[span[0] : span[1]]
     english = english_rendering(question, text) if language == "en" else None
-    if language == "en" and english is None and rule is not None and rule != span:
+    if language == "en" and english is None and rule is not None and rule != span and question_type(question) == "name":
         rule_english = english_rendering(question, citation.quote[rule[0] : rule[1]])
         if rule_english is not None:
             span, english = rule, rule_english

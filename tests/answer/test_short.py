@@ -34,6 +34,15 @@ from rag.types import Citation
     ("Where is the data center?", "place"),
     ("In which country will it be built?", "place"),
     ("لماذا يقلق المستثمرون؟", "other"),
+    ("Over what period does the contract run?", "duration"),
+    ("What loss did the company record in 2024?", "amount"),
+    ("What price per hour does it pay?", "amount"),
+    ("ما الخسائر التي سجلتها الشركة؟", "amount"),
+    ("كم بلغت إيرادات الشركة؟", "amount"),
+    ("Which UAE minister did he call?", "name"),
+    ("Which Amazon chief executive said it?", "name"),
+    ("أي شركة اشترت الموقع؟", "name"),
+    ("What is the capital of Canada?", "other"),
 ])
 def test_question_type(question, qtype):
     assert question_type(question) == qtype
@@ -56,6 +65,7 @@ def _span(question: str, sentence: str) -> str | None:
     ("ما نسبة المؤيدين؟", "أيد القرار 30 في المئة من المشاركين.", "30 في المئة"),
     # count: the number with what it counts, never a year
     ("كم فيلما أنتج؟", "أنتج منذ عام 1998 نحو 21 فيلمًا، معظمها قصيرة.", "21 فيلمًا"),
+    ("How many jobs were cut?", "أعلنت الشركة في 3 نوفمبر 2025 أنها ستلغي 14,000 وظيفة.", "14,000 وظيفة"),  # not a day
     # date: day, month and year together; a weekday
     ("متى أعلنت الشركتان الاتفاق؟", "أعلنت الشركتان في 3 نوفمبر 2025 عن الاتفاق.", "3 نوفمبر 2025"),
     ("في أي يوم أعلن الاتفاق؟", "أعلنت الشركة يوم الاثنين أنها وقعت.", "الاثنين"),

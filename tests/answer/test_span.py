@@ -122,3 +122,18 @@ def test_an_english_question_keeps_the_rules_span_when_only_it_reads_in_english(
     assert english is not None and english.text == "Microsoft" and english.english == "Microsoft"
     arabic = short_answer_for("ما الشركة التي تحدث المتحدث باسمها؟", "ar", citation, model=wide)
     assert arabic is not None and len(arabic.text.split()) >= 7  # an Arabic reader gets the model's span
+
+
+def test_an_english_question_other_than_a_name_keeps_the_models_span() -> None:
+    from rag.answer.english import english_rendering
+
+    sentence = "طرحت الشركة رقائقها الجديدة للعملاء في 3 نوفمبر 2025."
+    citation = Citation(1, "a.txt", "A", sentence, 0, len(sentence), 0.9)
+    first = SpanModel({"position": -5.0, "len2": 3.0})  # the opening three words
+    question = "What are the company's new chips called?"
+    match = "الشركة رقائقها الجديدة للعملاء"
+    rule = short_answer(question, sentence, match_text=match)
+    assert rule is not None and english_rendering(question, sentence[slice(*rule)]) == "3 November 2025"
+    english = short_answer_for(question, "en", citation, match_text=match, model=first)
+    # The rule's span reads as a date, but a date does not answer "what are they called": the model's stays.
+    assert english is not None and english.text == "طرحت الشركة رقائقها" and english.english is None
