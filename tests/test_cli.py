@@ -196,6 +196,27 @@ def test_calibrate_fits_reports_held_out_figures_and_saves_into_the_profile(inde
     assert report["meta"]["refusal_threshold"] == profile.refusal.threshold
 
 
+def test_calibrate_without_untyped_answers_keeps_the_shipped_span_model(index_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from rag.answer.short import TYPED_VALUES, question_type
+    from rag.index.manifest import live_build
+    from rag.profile import PROFILE_FILE, Profile
+
+    target = tmp_path / "index"
+    shutil.copytree(index_dir, target)
+    # Only typed questions (their values are the rules', not the span model's) and unanswerable ones.
+    typed = tmp_path / "typed.jsonl"
+    lines = [line for line in GOLD.read_text(encoding="utf-8").splitlines() if "follows" not in json.loads(line)
+             and (not json.loads(line)["answers"] or question_type(json.loads(line)["question"]) in TYPED_VALUES)]
+    typed.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    proc = rag("calibrate", "--gold", str(typed), "--index-dir", str(target), "--folds", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "span model not fitted" in proc.stdout and "the shipped one stays in force" in proc.stdout
+    profile = Profile.load(live_build(target) / PROFILE_FILE)
+    assert profile.refusal is not None and profile.span is None and profile.span_model.fitted_on  # shipped
+
+
 def test_calibrate_needs_both_kinds_of_question(index_dir: Path, tmp_path: Path) -> None:
     answerable = tmp_path / "answerable.jsonl"
     answerable.write_text("".join(line + "\n" for line in GOLD.read_text(encoding="utf-8").splitlines()
