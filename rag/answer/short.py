@@ -2,10 +2,11 @@
 
 Rule-based, by question type (Arabic and English question words): an amount with its unit, a
 count with what is counted (an age too), a percentage, a date or weekday, a duration, a place phrase
-("في تونس"), a Latin-script name; for
-any other question, the words that follow, in the same clause, the last word the sentence shares
-with the question (the part of the sentence the question does not already say). Offsets are into the sentence, so a
-caller adds the sentence's own offset in the article.
+("في تونس"), a Latin-script name; for any other question, the words that follow, in the same clause,
+the last word the sentence shares with the question (the part of the sentence the question does not
+already say). The answer stage keeps the typed values (``typed_answer``) and lets the span model fitted
+on gold answers (``rag.answer.span``, which reads these rules' span as one of its features) choose the
+rest. Offsets are into the sentence, so a caller adds the sentence's own offset in the article.
 """
 
 from __future__ import annotations
@@ -389,10 +390,11 @@ def typed_answer(question: str, sentence: str, match_text: str | None = None) ->
 
     Example: ``typed_answer("كم سنة تستمر الصفقة؟", "تستمر الصفقة سبع سنوات") == (13, 22)``
     """
-    if question_type(question) not in TYPED_VALUES:
+    qtype = question_type(question)
+    if qtype not in TYPED_VALUES:
         return None
     tokens = _tokens(sentence)
-    span = _typed(tokens, _shared(tokens, match_text or question), question_type(question), question)
+    span = _typed(tokens, _shared(tokens, match_text or question), qtype, question)
     return None if span is None else (tokens[span[0]].start, tokens[span[1] - 1].end)
 
 
@@ -408,6 +410,7 @@ def _latin_name(tokens: list[_Token], shared: list[bool], question: str, sentenc
         j = next((k for k, (b, _) in enumerate(offsets) if b >= m.end()), len(tokens))
         found.append((_distance((i, j), shared), i, (i, j)))
     return min(found)[2]
+
 
 def _place(tokens: list[_Token], shared: list[bool]) -> tuple[int, int] | None:
     """A place phrase: a place word ("في", "شرق", "near") and the words after it in its clause, the one
@@ -454,15 +457,18 @@ def short_answer_for(
 
     Example: ``short_answer_for("كم سنة؟", "ar", citation).text == "سبع سنوات"`` for a quote holding it.
     """
-    rule = short_answer(question, citation.quote, match_text=match_text)
-    span = model.choose(question, citation.quote, match_text) if model is not None else rule
+    if model is not None:
+        span = model.choose(question, citation.quote, match_text)
+    else:
+        span = short_answer(question, citation.quote, match_text=match_text)
     if span is None:
         return None
     text = citation.quote[span[0] : span[1]]
     english = english_rendering(question, text) if language == "en" else None
-    if language == "en" and english is None and rule is not None and rule != span and question_type(question) == "name":
-        rule_english = english_rendering(question, citation.quote[rule[0] : rule[1]])
-        if rule_english is not None:
+    if language == "en" and english is None and model is not None and question_type(question) == "name":
+        rule = short_answer(question, citation.quote, match_text=match_text)
+        rule_english = english_rendering(question, citation.quote[rule[0] : rule[1]]) if rule is not None else None
+        if rule is not None and rule_english is not None:
             span, english = rule, rule_english
             text = citation.quote[span[0] : span[1]]
     return ShortAnswer(text, citation.doc_id, citation.start + span[0], citation.start + span[1], english)

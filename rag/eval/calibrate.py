@@ -89,8 +89,8 @@ def calibrate(
     """The refusal and span models fitted on all of ``golds``, and their cross-validated figures.
 
     Raises:
-        ValueError: the gold files hold no unanswerable (or no answerable) question, or no quote holds
-            a word of a gold answer.
+        ValueError: the gold files hold no unanswerable (or no answerable) question. (A span model with
+            nothing to fit on is no error: ``span`` is None and the shipped one stays in force.)
     """
     examples: list[Example] = []
     spans: list[SpanExample] = []
