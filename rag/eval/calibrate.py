@@ -27,9 +27,7 @@ from rag.answer.refusal import (
     fit,
 )
 from rag.answer.span import DEFAULT_L2 as SPAN_L2
-from rag.answer.span import SpanExample, SpanModel
-from rag.answer.span import cross_validate as cross_validate_spans
-from rag.answer.span import fit as fit_spans
+from rag.answer.span import SpanExample, SpanModel, fit_and_cross_validate
 from rag.eval.evaluate import evaluate
 from rag.eval.gold import GoldItem
 from rag.types import Evidence
@@ -105,11 +103,10 @@ def calibrate(
     model = RefusalModel(model.features, model.mean, model.scale, model.coef, model.intercept, model.threshold,
                          tuple(counts), cv)
     try:
-        span_cv = cross_validate_spans(spans, k=folds, l2=span_l2)
-        fitted = fit_spans(spans, span_l2)
+        fitted = fit_and_cross_validate(spans, k=folds, l2=span_l2)
     except ValueError as e:  # e.g. only typed questions: the refusal model still stands
         log.warning("span model not fitted: %s", e)
         return Calibration(model, cv, None, {"examples": len(spans), "error": str(e)})
     span_counts = [f"{g.path} ({sum(1 for e in spans if e.group.startswith(f'{g.path}:'))} quotes)" for g in golds]
-    span = SpanModel(fitted.weights, tuple(span_counts), span_cv)
-    return Calibration(model, cv, span, span_cv)
+    span = SpanModel(fitted.weights, tuple(span_counts), fitted.cross_validated)
+    return Calibration(model, cv, span, fitted.cross_validated)

@@ -13,6 +13,7 @@ from rag.answer.span import (
     cross_validate,
     default_model,
     fit,
+    fit_and_cross_validate,
 )
 from rag.types import Citation
 
@@ -72,6 +73,9 @@ def test_cross_validation_scores_held_out_folds_beside_the_rule() -> None:
     cv = cross_validate(_opening_phrase_examples(), k=3)
     assert cv["examples"] == 12 and cv["folds"] == 3
     assert cv["f1"] == 1.0 and cv["rule_f1"] < 0.5 and cv["upper_bound"] == 1.0
+    # Fitted and cross-validated at once (what rag calibrate does): the same weights and figures.
+    both = fit_and_cross_validate(_opening_phrase_examples(), k=3)
+    assert both.weights == fit(_opening_phrase_examples()).weights and both.cross_validated == cv
 
 
 def test_fitting_needs_a_quote_holding_an_answer_that_is_the_models_to_choose() -> None:
