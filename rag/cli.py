@@ -280,6 +280,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"saved in {live_build(target.index_dir) / PROFILE_FILE}")
     if args.out:
         print(f"wrote {args.out}")
+    if args.span_out and span is not None:
+        print(f"wrote {args.span_out}")
     return 0
 
 
