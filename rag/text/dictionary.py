@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 DEFAULT_DICTIONARY = Path("/usr/share/dictd/freedict-eng-ara")
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _ARABIC = re.compile("[\u0600-\u06ff]")
+#: The number of a numbered sense ("1. المسرع"): not part of the rendering (it would put "1" in the BM25 query).
+_SENSE_NUMBER = re.compile(r"^\s*\d+\s*[.)]\s*")
 
 
 def _number(text: str) -> int:
@@ -66,7 +68,7 @@ class Dictionary:
                     raise ValueError(f"{prefix}.index: not a dictd index line: {line[:80]!r}")
                 offset, length = _number(parts[1]), _number(parts[2])
                 text = body[offset : offset + length].decode("utf-8", errors="replace")
-                renderings = [r.strip() for r in text.split("\n")[1:] if _ARABIC.search(r)]
+                renderings = [_SENSE_NUMBER.sub("", r).strip() for r in text.split("\n")[1:] if _ARABIC.search(r)]
                 if renderings:
                     entries.setdefault(parts[0].lower(), []).extend(renderings)
         return cls(entries)
@@ -79,16 +81,16 @@ class Dictionary:
         w = word.lower()
         return self.entries.get(w) or (self.entries.get(w[:-1], []) if w.endswith("s") else [])
 
-    def translate(self, text: str, per_word: int = 3) -> list[str]:
-        """The first ``per_word`` renderings of each content word of ``text`` (stopwords and words under three
-        letters skipped).
+    def translate(self, text: str, per_word: int = 3, skip: Collection[str] = ()) -> list[str]:
+        """The first ``per_word`` renderings of each content word of ``text`` (stopwords, words under three
+        letters and the lowercase words in ``skip`` left out).
 
         Example: ``Dictionary({"deal": ["صفقة", "اتفاق"]}).translate("the deal", 1) == ["صفقة"]``
         """
         stop = stopwords()
         out: list[str] = []
         for word in re.findall(r"[A-Za-z]+", text):
-            if len(word) < 3 or word.lower() in stop:
+            if len(word) < 3 or word.lower() in stop or word.lower() in skip:
                 continue
             out += [r for r in self.lookup(word)[:per_word] if r not in out]
         return out
@@ -112,6 +114,7 @@ def english_arabic(prefix: str | None = None) -> Dictionary | None:
         return None
 
 
-def translations(text: str, dictionary: Dictionary | None, per_word: int = 3) -> Sequence[str]:
-    """``dictionary.translate(text)``, or nothing without a dictionary."""
-    return dictionary.translate(text, per_word) if dictionary is not None else ()
+def translations(text: str, dictionary: Dictionary | None, per_word: int = 3,
+                 skip: Collection[str] = ()) -> Sequence[str]:
+    """``dictionary.translate(text, per_word, skip)``, or nothing without a dictionary."""
+    return dictionary.translate(text, per_word, skip) if dictionary is not None else ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,14 @@ def test_reads_a_dictd_dictionary_and_translates_content_words(tmp_path: Path):
     assert d.lookup("cloud") == ["سحابة"]  # pronunciation lines are not renderings
     assert d.translate("How many years does the deal last?", per_word=1) == ["سنة", "صفقة"]
     assert translations("the deal", None) == ()
+    assert d.translate("the deal in the cloud", per_word=1, skip={"deal"}) == ["سحابة"]
+
+
+def test_numbered_senses_lose_their_numbers(tmp_path: Path):
+    # FreeDict numbers an entry's senses ("1. المسرع"): a bare "1" in the BM25 query matches every figure.
+    prefix = tmp_path / "senses"
+    write_dictd(prefix, {"accelerator": ["1. دوّاسة البنزين", "2. المسرع", "10) مُعجِّل"]})
+    assert Dictionary.load(prefix).lookup("accelerator") == ["دوّاسة البنزين", "المسرع", "مُعجِّل"]
 
 
 def test_a_missing_or_broken_dictionary_means_none(tmp_path: Path):
@@ -58,3 +67,4 @@ def test_debians_freedict_english_arabic():
     d = english_arabic()
     assert d is not None and len(d.entries) > 50_000
     assert any("صفق" in r for r in d.lookup("deal"))
+    assert not any(re.match(r"\d+\s*[.)]", r) for renderings in d.entries.values() for r in renderings)
