@@ -315,6 +315,17 @@ def render_name(question: str, span: str) -> str | None:
     return None
 
 
+def name_rendering(question: str, span: str) -> str | None:
+    """A name an English reader can read: the span itself when it is Latin script, else the question's
+    spelling of the name it transliterates (``render_name``); None otherwise (a date or a figure is not a name).
+
+    Example: ``name_rendering("Which chips?", "رقائق GB200") is None``
+    """
+    if not re.search("[\u0600-\u06ff]", span):
+        return span.strip() or None
+    return render_name(question, span)
+
+
 def english_rendering(question: str, span: str) -> str | None:
     """What an English reader is shown for an Arabic short answer: a typed value in English, the
     question's spelling of a transliterated name, or the span itself when it is already Latin script;

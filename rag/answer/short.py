@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from rag.answer.english import english_rendering
+from rag.answer.english import english_rendering, name_rendering
 from rag.text.analyze import analyze, stopwords, strip_proclitics
 from rag.text.normalize import normalize
 from rag.types import Citation, ShortAnswer
@@ -452,8 +452,8 @@ def short_answer_for(
 
     The span is the fitted span model's choice (``rag.answer.span``) when ``model`` is given, else the rule's.
     For an English who/which-name question, when the model's span has no English rendering and the rule's
-    has (a Latin-script name, or one the question spells), the rule's span is taken: a name the reader can
-    read comes first.
+    span is a name the reader can read (Latin script, or one the question spells; a date or a figure is
+    not), the rule's span is taken.
 
     Example: ``short_answer_for("كم سنة؟", "ar", citation).text == "سبع سنوات"`` for a quote holding it.
     """
@@ -467,7 +467,8 @@ def short_answer_for(
     english = english_rendering(question, text) if language == "en" else None
     if language == "en" and english is None and model is not None and question_type(question) == "name":
         rule = short_answer(question, citation.quote, match_text=match_text)
-        rule_english = english_rendering(question, citation.quote[rule[0] : rule[1]]) if rule is not None else None
+        # Only a name answers a name question: the rule's span may be a date the renderer would also write.
+        rule_english = name_rendering(question, citation.quote[rule[0] : rule[1]]) if rule is not None else None
         if rule is not None and rule_english is not None:
             span, english = rule, rule_english
             text = citation.quote[span[0] : span[1]]

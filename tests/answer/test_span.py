@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.short import _tokens, short_answer, short_answer_for
+from rag.answer.short import _tokens, question_type, short_answer, short_answer_for
 from rag.answer.span import (
     MAX_SPAN_TOKENS,
     SpanExample,
@@ -141,3 +141,19 @@ def test_an_english_question_other_than_a_name_keeps_the_models_span() -> None:
     english = short_answer_for(question, "en", citation, match_text=match, model=first)
     # The rule's span reads as a date, but a date does not answer "what are they called": the model's stays.
     assert english is not None and english.text == "طرحت الشركة رقائقها" and english.english is None
+
+
+def test_a_name_question_does_not_take_the_rules_date_for_a_name() -> None:
+    from rag.answer.english import english_rendering, name_rendering
+
+    sentence = "ستنشر الشركة مسرعات جديدة في 3 نوفمبر 2025."
+    citation = Citation(1, "a.txt", "A", sentence, 0, len(sentence), 0.9)
+    first = SpanModel({"position": -5.0, "len2": 3.0})  # the opening three words
+    question = "Which company will deploy the new accelerators?"
+    assert question_type(question) == "name"
+    rule = short_answer(question, sentence, match_text="مسرعات جديدة")
+    assert rule is not None and english_rendering(question, sentence[slice(*rule)]) == "3 November 2025"
+    assert name_rendering(question, sentence[slice(*rule)]) is None
+    english = short_answer_for(question, "en", citation, match_text="مسرعات جديدة", model=first)
+    # The model's span stays, in Arabic: the rule's date is no company.
+    assert english is not None and english.english is None and english.text == "ستنشر الشركة مسرعات"
