@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from rag.config import BACKENDS, FUSIONS, Settings
@@ -246,10 +247,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not args.no_save:
         path = live_build(target.index_dir) / PROFILE_FILE
         profile = Profile.load(path)
-        profile.with_(refusal=model, span=fitted.span, calibrated_on=tuple(str(g.path) for g in golds)).save(path)
+        profile.with_(refusal=model, span=fitted.span, weights=fitted.weights,
+                      calibrated_on=tuple(str(g.path) for g in golds)).save(path)
     if args.json:
         print(json.dumps({"model": model.to_dict(), "cross_validated": cv, "span_model": span,
-                          "span_cross_validated": fitted.span_cv}, ensure_ascii=False))
+                          "span_cross_validated": fitted.span_cv, "quote_weights": asdict(fitted.weights),
+                          "quote_weights_cross_validated": fitted.weights_cv}, ensure_ascii=False))
         return 0
 
     def line(name: str, block: dict) -> str:
@@ -259,6 +262,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 f"(n={block['n_unanswerable']}), answerable refused {share(block['answerable_refused'])} "
                 f"(n={block['n_answerable']})")
 
+    wcv = fitted.weights_cv
+    if "error" in wcv:
+        print(f"quote weights not fitted ({wcv['error']}); those in force stay")
+    else:
+        shares = wcv["first_quote_holds"]
+        print(f"quote weights chosen on {wcv['questions']} answerable questions (coverage {wcv['chosen']['coverage']}, "
+              f"cue {wcv['chosen']['cue']}, rank {wcv['chosen']['rank']}); first quote holds the answer, "
+              f"{wcv['folds']}-fold cross-validated, chosen / in force: "
+              + ", ".join(f"{src} {shares['chosen_cross_validated'][src]:.3f} / {shares['current'][src]:.3f}"
+                          for src in shares["current"])
+              + ("; the chosen weights are used" if wcv["used"] == "chosen" else "; those in force stay"))
     print(f"refusal model fitted on {sum(len(g.items) for g in golds)} questions; "
           f"{cv['folds']}-fold cross-validated (folds by article):")
     print(line("all", cv))
@@ -453,11 +467,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(
-        "calibrate", help="fit the refusal and short-answer models to gold questions and store them in the profile",
-        description="Asks every question of each gold file over the index of its corpus, fits the refusal model "
+        "calibrate",
+        help="fit the quote weights, refusal and short-answer models to gold questions and store them in the profile",
+        description="Chooses the quote weights (how a sentence to quote is scored) on the answerable questions, "
+                    "asks every question of each gold file over the index of its corpus, fits the refusal model "
                     "(when the evidence is too weak to answer) on the answers' evidence and the span model (which "
                     "words of the quote are the short answer) on the quotes of answerable questions, prints "
-                    "cross-validated figures and saves both models in the --index-dir index's profile.json.",
+                    "cross-validated figures and saves all three in the --index-dir index's profile.json.",
     )
     p.add_argument("--gold", nargs="+", action="append", required=True, metavar=("FILE", "INDEX_DIR"),
                    help="a gold file, and the index of its corpus when that is not --index-dir (repeatable)")

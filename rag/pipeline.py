@@ -18,6 +18,7 @@ from rag.config import Settings
 from rag.embed.embedder import Embedder
 from rag.index.build import build_index
 from rag.index.index import Index
+from rag.profile import Profile
 from rag.retrieve.filters import article_filter
 from rag.retrieve.followup import rewrite_follow_up
 from rag.retrieve.hybrid import Retriever
@@ -44,6 +45,14 @@ class Pipeline:
         self.retriever = Retriever(index, settings, self.profile)
         self._answerers: dict[str, Answerer] = {}
         self._context = BackendContext(settings, index, self.profile, self.answerer)
+
+    def use_profile(self, profile: Profile) -> None:
+        """Retrieve and answer with ``profile`` from now on (``rag calibrate`` answers with the quote weights it
+        chose); the answer backends are built anew."""
+        self.profile = profile
+        self.retriever = Retriever(self.index, self.settings, profile)
+        self._answerers.clear()
+        self._context = BackendContext(self.settings, self.index, profile, self.answerer)
 
     @property
     def documents(self) -> dict[str, Document]:

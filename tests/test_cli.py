@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,13 @@ def test_calibrate_fits_reports_held_out_figures_and_saves_into_the_profile(inde
     span_cv = profile.span.cross_validated
     assert span_cv["folds"] == 3 and 0 < span_cv["examples"] <= cv["n_answerable"]
     assert 0 <= span_cv["f1"] <= span_cv["upper_bound"] <= 1 and 0 <= span_cv["rule_f1"] <= span_cv["upper_bound"]
+    # The quote weights are chosen first on the answerable questions, with held-out figures per gold file.
+    wcv = result["quote_weights_cross_validated"]
+    assert wcv["folds"] == 3 and wcv["used"] in ("chosen", "current")
+    assert set(wcv["first_quote_holds"]["current"]) == {str(GOLD), str(part)}
+    assert all(0 <= v <= 1 for v in wcv["first_quote_holds"]["chosen_cross_validated"].values())
+    used = wcv["chosen"] if wcv["used"] == "chosen" else wcv["current"]
+    assert result["quote_weights"] == asdict(profile.weights) and profile.weights.coverage == used["coverage"]
     assert Profile.load(live_build(index_dir) / PROFILE_FILE).refusal is None  # the other index is untouched
     # The next eval over the calibrated index applies the fitted thresholds.
     report = last_json(rag("eval", "--gold", str(GOLD), "--index-dir", str(target), "--json"))

@@ -167,6 +167,11 @@ class ExtractiveAnswerer:
         out.sort(key=lambda c: -c.score)
         return out
 
+    def candidates_for(self, request: AnswerRequest) -> list[Candidate]:
+        """``candidates`` with the question's own terms and cue, as ``decide`` scores them (``rag calibrate``
+        weighs them)."""
+        return self.candidates(request, analyze_query(request.lexical_query, self.idf), question_cue(request.question))
+
     def decide(self, request: AnswerRequest) -> tuple[list[Candidate], Evidence, bool]:
         """The chosen sentences, the evidence behind the decision, and whether to abstain.
 
