@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 
 from rag.answer import Answerer, AnswerRequest, BackendContext, make_answerer
@@ -93,10 +93,9 @@ class Pipeline:
             corpus_words=self.index.words, translate=self._translate,
         )
 
-    def _translate(self, text: str, skip: Collection[str] = ()) -> Sequence[str]:
-        """Arabic renderings of an English question's words but ``skip``, from the dictionary (loaded on first
-        use)."""
-        return translations(text, english_arabic(self.settings.dictionary), skip=skip)
+    def _translate(self, text: str) -> Sequence[str]:
+        """Arabic renderings of an English question's words, from the dictionary (loaded on first use)."""
+        return translations(text, english_arabic(self.settings.dictionary))
 
     def retrieve(self, query: Query, k: int | None = None) -> list[Hit]:
         """The ``k`` best passages for a prepared query (see ``Retriever.retrieve``)."""

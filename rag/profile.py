@@ -51,7 +51,8 @@ class SentenceWeights:
     quotes holding the answer 0.773 / 0.781 / 0.675 / 0.934 / 0.619 → 0.773 / 0.772 / 0.675 / 0.934 / 0.619
     (ARCD / XQuAD Arabic / XQuAD English / seed Arabic / seed English), quoted articles that are sources
     0.884 / 0.981 / 0.886 / 0.877 / 0.571 → 0.907 / 0.992 / 0.926 / 0.902 / 0.619, sentences quoted per
-    answer 1.36 / 1.37 / 1.70 / 1.34 / 1.81 → 1.28 / 1.26 / 1.55 / 1.25 / 1.62.
+    answer 1.36 / 1.37 / 1.70 / 1.34 / 1.81 → 1.28 / 1.26 / 1.55 / 1.25 / 1.62. ``rag calibrate`` chooses
+    coverage, cue and rank for a corpus (``rag.answer.quote_weights``).
     """
 
     cosine: float = 1.0  # embedding similarity of sentence and question

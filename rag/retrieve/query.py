@@ -9,10 +9,9 @@ Everything downstream reads the ``Query``; nothing recomputes it.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -20,7 +19,7 @@ from rag.profile import Profile
 from rag.retrieve.bridge import bridge_terms, english_content_words
 from rag.retrieve.followup import expand_follow_up, is_follow_up
 from rag.text.normalize import detect_language
-from rag.text.translit import spelled_in, transliterations
+from rag.text.translit import transliterations
 from rag.types import Query
 
 log = logging.getLogger(__name__)
@@ -29,8 +28,6 @@ log = logging.getLogger(__name__)
 Rewriter = Callable[[str, list[tuple[str, str]]], str]
 #: ``embed(texts) -> one L2-normalized query vector per text``.
 EmbedQueries = Callable[[list[str]], np.ndarray]
-#: ``translate(text, skip) -> Arabic renderings of the text's words``, the lowercase words in ``skip`` left out.
-Translate = Callable[[str, Collection[str]], Sequence[str]]
 
 
 def retrieval_text(question: str, history: Sequence[tuple[str, str]], profile: Profile,
@@ -76,7 +73,7 @@ def prepare_query(
     profile: Profile,
     rewrite: Rewriter | None = None,
     corpus_words: Sequence[str] | None = None,
-    translate: Translate | None = None,
+    translate: Callable[[str], Sequence[str]] | None = None,
 ) -> Query:
     """Make a validated question into a ``Query``.
 
@@ -96,9 +93,7 @@ def prepare_query(
         rewrite: Rewrites a follow-up into a standalone question (an LLM); None carries terms over.
         corpus_words: Every Arabic word of the corpus, for transliteration (default: ``vocab``).
         translate: Arabic renderings of an English text's words (``rag.text.dictionary``), added to an English
-            question's BM25 query; None adds none. A capitalized word the corpus spells (a name bridged by
-            transliteration: "Amazon" -> أمازون) is not translated: its dictionary senses ("strong woman")
-            are other words.
+            question's BM25 query; None adds none.
     """
     history = [(str(q), str(a)) for q, a in history]
     text = retrieval_text(question, history, profile, rewrite)
@@ -108,15 +103,11 @@ def prepare_query(
     bridged = lexical_terms(words, vectors[1:] if english else None, vocab, vocab_vectors, profile, corpus_words)
     wants_bridged = "bridged" in profile.rankings_for(detect_language(question))
     bridged_vector = embed([" ".join(bridged)])[0] if bridged and english and wants_bridged else None
-    translated: Sequence[str] = ()
-    if english and translate is not None:
-        capitalized = [w.lower() for w in re.findall(r"\b[A-Z][A-Za-z0-9]*", text)]
-        translated = translate(text, spelled_in(capitalized, bridged, profile.translit_min_consonants))
     return Query(
         text=question,
         language=detect_language(question),
         retrieval_text=text,
-        lexical=" ".join([text, *bridged, *translated]),
+        lexical=" ".join([text, *bridged, *(translate(text) if english and translate is not None else ())]),
         vector=vectors[0],
         bridged=tuple(bridged),
         bridged_vector=bridged_vector,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import logging
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -81,16 +81,16 @@ class Dictionary:
         w = word.lower()
         return self.entries.get(w) or (self.entries.get(w[:-1], []) if w.endswith("s") else [])
 
-    def translate(self, text: str, per_word: int = 3, skip: Collection[str] = ()) -> list[str]:
-        """The first ``per_word`` renderings of each content word of ``text`` (stopwords, words under three
-        letters and the lowercase words in ``skip`` left out).
+    def translate(self, text: str, per_word: int = 3) -> list[str]:
+        """The first ``per_word`` renderings of each content word of ``text`` (stopwords and words under three
+        letters skipped).
 
         Example: ``Dictionary({"deal": ["صفقة", "اتفاق"]}).translate("the deal", 1) == ["صفقة"]``
         """
         stop = stopwords()
         out: list[str] = []
         for word in re.findall(r"[A-Za-z]+", text):
-            if len(word) < 3 or word.lower() in stop or word.lower() in skip:
+            if len(word) < 3 or word.lower() in stop:
                 continue
             out += [r for r in self.lookup(word)[:per_word] if r not in out]
         return out
@@ -114,7 +114,6 @@ def english_arabic(prefix: str | None = None) -> Dictionary | None:
         return None
 
 
-def translations(text: str, dictionary: Dictionary | None, per_word: int = 3,
-                 skip: Collection[str] = ()) -> Sequence[str]:
-    """``dictionary.translate(text, per_word, skip)``, or nothing without a dictionary."""
-    return dictionary.translate(text, per_word, skip) if dictionary is not None else ()
+def translations(text: str, dictionary: Dictionary | None, per_word: int = 3) -> Sequence[str]:
+    """``dictionary.translate(text)``, or nothing without a dictionary."""
+    return dictionary.translate(text, per_word) if dictionary is not None else ()

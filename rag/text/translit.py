@@ -67,16 +67,6 @@ def transliterations(words: Sequence[str], vocab: Sequence[str], min_len: int = 
     return [v for v in vocab if arabic_skeleton(v) in wanted]
 
 
-def spelled_in(words: Sequence[str], arabic: Sequence[str], min_len: int = 3) -> set[str]:
-    """The Latin ``words`` that one of the ``arabic`` words could spell (``transliterations``'s matches).
-
-    Example: ``spelled_in(["amazon", "deal"], ["امازون"]) == {"amazon"}``
-    """
-    skeletons = {arabic_skeleton(a) for a in arabic}
-    return {w for w in words if any(len(latin_skeleton(f)) >= min_len and latin_skeleton(f) in skeletons
-                                    for f in {w, w[:-1] if w.endswith("s") else w})}
-
-
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 
 

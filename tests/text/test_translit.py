@@ -6,7 +6,7 @@ import pytest
 
 from rag.retrieve.bridge import arabic_vocabulary
 from rag.text.normalize import normalize
-from rag.text.translit import NameIndex, arabic_skeleton, latin_skeleton, question_names, spelled_in, transliterations
+from rag.text.translit import NameIndex, arabic_skeleton, latin_skeleton, question_names, transliterations
 
 # --- skeletons -----------------------------------------------------------------------------------
 
@@ -141,9 +141,3 @@ def test_name_index_mentions():
     assert NameIndex.mentions("استثمرت سوفت بنك مليارات", forms)
     assert NameIndex.mentions("SOFTBANK invests", forms)  # Latin matched case-insensitively
     assert not NameIndex.mentions("أعلنت أمازون عن صفقة", forms)
-
-
-def test_spelled_in_names_the_latin_words_an_arabic_word_spells():
-    assert spelled_in(["amazon", "deal", "gigawatts"], ["امازون", "غيغاوات"]) == {"amazon", "gigawatts"}
-    assert spelled_in(["sam"], ["سام"]) == set()  # under the minimum skeleton, as for transliterations
-    assert spelled_in(["amazon"], []) == set()
