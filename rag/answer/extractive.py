@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from rag.ingest.chunk import is_heading
 from rag.profile import Profile
 from rag.retrieve.hybrid import term_overlap
 from rag.text.analyze import analyze, analyze_query, strip_proclitics
+from rag.text.dictionary import renderings
 from rag.text.normalize import normalize, tokenize
 from rag.text.translit import NameIndex, question_names
 from rag.types import Answer, Citation, Document, Evidence, Hit
@@ -119,13 +121,17 @@ class ExtractiveAnswerer:
         names: Where the corpus mentions names, for the unmentioned-name check (None: no check).
         profile: The corpus profile: thresholds, sentence weights, cues and limits.
         max_quotes: At most this many sentences are quoted.
+        translate: Arabic renderings of an English word (the dictionary), so that a capitalized English word
+            the corpus writes in translation is not counted unknown (None: transliteration only).
     """
 
     name = "extractive"
 
     def __init__(self, sentence_vector: Callable[[str, int], np.ndarray], idf: Mapping[str, float],
-                 names: NameIndex | None = None, profile: Profile | None = None, max_quotes: int = 2) -> None:
+                 names: NameIndex | None = None, profile: Profile | None = None, max_quotes: int = 2,
+                 translate: Callable[[str], Sequence[str]] | None = None) -> None:
         self.sentence_vector = sentence_vector
+        self.translate = translate
         self.idf = idf
         self.names = names
         self.profile = profile or Profile()
@@ -143,7 +149,8 @@ class ExtractiveAnswerer:
 
         idf = idf_table([set(analyze(c.text)) for c in index.chunks])
         names = NameIndex([c.text for c in index.chunks], context.profile.translit_min_consonants)
-        return cls(sentence_vector, idf, names, context.profile, max_quotes=context.settings.max_quotes)
+        return cls(sentence_vector, idf, names, context.profile, max_quotes=context.settings.max_quotes,
+                   translate=partial(renderings, prefix=context.settings.dictionary))
 
     def candidates(self, request: AnswerRequest, query_terms: list[str], cue: str | None) -> list[Candidate]:
         """Every sentence of the retrieved passages (headings and fragments left out), scored."""
@@ -198,7 +205,7 @@ class ExtractiveAnswerer:
                     and self.adds_to(c, chosen)):
                 chosen.append(c)
         chosen = with_antecedent(chosen, ranked)
-        unknown = unknown_words(request.question, request.language, self.idf, self.names)
+        unknown = unknown_words(request.question, request.language, self.idf, self.names, self.translate)
         others = [c.score for c in ranked if c.hit.chunk.doc_id != best.hit.chunk.doc_id]
         passage_terms = set(analyze(best.hit.chunk.text))
         evidence = Evidence(

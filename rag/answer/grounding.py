@@ -10,7 +10,7 @@ which the articles answer only if a sentence has X speaking: a speech verb next 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rag.answer.short import QUESTION_WORDS
 from rag.text.analyze import analyze, stopwords
@@ -58,13 +58,14 @@ def content_words(question: str) -> list[str]:
 
 
 def unknown_words(question: str, language: str, vocabulary: Mapping[str, object] | set[str],
-                  names: NameIndex | None) -> list[str]:
+                  names: NameIndex | None, translate: Callable[[str], Sequence[str]] | None = None) -> list[str]:
     """Words of the question the corpus never uses, as written.
 
     An Arabic word counts when none of its analyzed terms is in ``vocabulary`` (the analyzed terms of the
     corpus); a Latin name (capitalized after the first word in English, any Latin word in Arabic) when neither
-    it nor an Arabic transliteration occurs in the corpus. Lowercase English words are never counted: an
-    Arabic corpus uses none of them.
+    it nor an Arabic transliteration occurs in the corpus, nor, in an English question, one of its first three
+    dictionary renderings (``translate``: "Canada" -> كندا, "Islands" -> جزر; a rendering occurs when all its
+    analyzed terms do). Lowercase English words are never counted: an Arabic corpus uses none of them.
 
     Example: ``unknown_words("ما رأي إيلون ماسك في الصفقة؟", "ar", {"صفق"}, None) == ["إيلون", "ماسك"]``
     """
@@ -75,13 +76,24 @@ def unknown_words(question: str, language: str, vocabulary: Mapping[str, object]
             asked = language != "en" or (w[0].isupper() and not question.lstrip().startswith(w))
             if not asked or names is None or not names.checkable(w):
                 continue
-            if names.document_frequency(names.forms(w)) == 0:
+            if names.document_frequency(names.forms(w)) == 0 and not (
+                    language == "en" and translate is not None and _rendered(w, translate, vocabulary)):
                 out.append(w)
         elif language == "ar" or not re.search(r"[A-Za-z]", w):
             terms = analyze(w)
             if terms and not any(t in vocabulary for t in terms):
                 out.append(w)
     return out
+
+
+def _rendered(word: str, translate: Callable[[str], Sequence[str]],
+              vocabulary: Mapping[str, object] | set[str]) -> bool:
+    """Whether the corpus uses one of the first three dictionary renderings of an English word."""
+    for rendering in translate(word)[:3]:
+        terms = analyze(rendering)
+        if terms and all(t in vocabulary for t in terms):
+            return True
+    return False
 
 
 def speech_subject(question: str) -> str | None:

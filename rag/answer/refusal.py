@@ -28,6 +28,7 @@ from rag.types import Evidence
 FEATURES = (
     "strength", "best_cosine", "coverage", "passage_coverage", "agreement", "margin",
     "typed", "cue_unmet", "name_missing", "unknown_terms", "missing_idf", "english", "english_strength",
+    "english_unknown",
 )
 DEFAULT_MODEL = "refusal_default.json"
 #: L2 regularization of the logistic fit (the shipped model was fitted with it; ``rag calibrate --l2``).
@@ -54,6 +55,8 @@ def features(evidence: Evidence, language: str) -> dict[str, float]:
         "missing_idf": evidence.missing_idf,
         "english": english,
         "english_strength": english * evidence.strength,
+        # An English question's unknown names weigh differently: transliteration misses some known ones.
+        "english_unknown": english * float(min(evidence.unknown_terms, 3)),
     }
 
 

@@ -117,3 +117,13 @@ def english_arabic(prefix: str | None = None) -> Dictionary | None:
 def translations(text: str, dictionary: Dictionary | None, per_word: int = 3) -> Sequence[str]:
     """``dictionary.translate(text)``, or nothing without a dictionary."""
     return dictionary.translate(text, per_word) if dictionary is not None else ()
+
+
+def renderings(word: str, prefix: str | None = None) -> list[str]:
+    """The Arabic renderings of an English word in the dictionary at ``prefix`` (``english_arabic``; loaded on
+    first use), or none without a dictionary.
+
+    Example: ``renderings("Canada")[:1] == ["كندا"]`` with Debian's dictionary installed
+    """
+    dictionary = english_arabic(prefix)
+    return dictionary.lookup(word) if dictionary is not None else []

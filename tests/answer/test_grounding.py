@@ -63,3 +63,20 @@ def test_unknown_words_in_either_script():
     # English content words are never unknown (an Arabic corpus has none); the first word is not a name.
     assert unknown_words("Why did the partnership grow?", "en", VOCAB, NAMES) == []
     assert unknown_words("Nvidia signed what?", "en", VOCAB, NAMES) == []
+
+
+def test_an_english_name_the_corpus_writes_in_translation_is_known():
+    dictionary = {"statement": ["بيان"], "canada": ["كندا"], "partnership": ["الشراكة المستمرة"]}.get
+
+    def translate(word: str) -> list[str]:
+        return dictionary(word.lower(), [])
+
+    question = "Did the Statement mention Canada?"
+    assert unknown_words(question, "en", VOCAB, NAMES) == ["Statement", "Canada"]
+    # بيان is in the corpus, كندا is not: only Canada is unknown.
+    assert unknown_words(question, "en", VOCAB, NAMES, translate) == ["Canada"]
+    # A rendering of several words counts when the corpus has all of them.
+    assert unknown_words("Is the Partnership over?", "en", VOCAB, NAMES) == ["Partnership"]
+    assert unknown_words("Is the Partnership over?", "en", VOCAB, NAMES, translate) == []
+    # Arabic questions' Latin names are not translated: a name stays a name.
+    assert unknown_words("ما هو Statement؟", "ar", VOCAB, NAMES, translate) == ["Statement"]
