@@ -41,6 +41,8 @@ def test_features_cover_every_name_and_read_the_evidence():
     assert values["unknown_terms"] == 3.0  # capped: a long unknown phrase is not more unknown than three words
     assert values["english"] == 1.0 and values["english_strength"] == 0.9
     assert features(Evidence(strength=0.9), "ar")["english_strength"] == 0.0
+    # English questions' unknown names are weighed apart too (transliteration misses some known ones).
+    assert values["english_unknown"] == 3.0 and features(ev, "ar")["english_unknown"] == 0.0
 
 
 def test_logistic_fit_separates_a_separable_set():
