@@ -48,3 +48,10 @@ def test_fit_needs_a_sentence_holding_an_answer() -> None:
     empty = QuoteExample(np.zeros((0, 4)), np.zeros(0, dtype=bool), "a", "1")
     with pytest.raises(ValueError, match="no answerable gold question has a retrieved sentence"):
         fit([empty], SentenceWeights())
+
+
+def test_one_article_gives_no_held_out_fold_and_keeps_the_weights_in_force() -> None:
+    current = SentenceWeights(coverage=0.0, cue=0.0, rank=0.0)
+    weights, figures = fit([example("a", "only", True), example("a", "only", True)], current, k=3)
+    assert weights == current and figures["used"] == "current"
+    assert figures["first_quote_holds"]["chosen_cross_validated"] == {}
