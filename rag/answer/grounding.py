@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rag.answer.short import QUESTION_WORDS
-from rag.text.analyze import analyze, stopwords
-from rag.text.normalize import normalize, tokenize
+from rag.text.analyze import analyze, analyze_query, stopwords
+from rag.text.normalize import normalize, strip_marks, tokenize
 from rag.text.translit import NameIndex
 
 # Words that ask rather than say what is asked about: the question words, and the frames of "what did X say".
@@ -50,9 +50,13 @@ def _words(text: str) -> list[str]:
 
 
 def content_words(question: str) -> list[str]:
-    """The question's own words: no punctuation, stopwords or question words (Latin words kept as written)."""
+    """The question's own words: no punctuation, stopwords or question words (Latin words kept as written;
+    a shadda or other mark does not split a word: "مسرّعات" is one).
+
+    Example: ``content_words("ما مسرّعات Nvidia؟") == ["مسرعات", "Nvidia"]``
+    """
     stop = stopwords()
-    return [w for w in re.findall(r"[^\W\d_]+", question)
+    return [w for w in re.findall(r"[^\W\d_]+", strip_marks(question))
             if normalize(w, lexical=True) not in stop and normalize(w, lexical=True) not in _ASKING
             and len(w) > 1]
 
@@ -61,8 +65,8 @@ def unknown_words(question: str, language: str, vocabulary: Mapping[str, object]
                   names: NameIndex | None, translate: Callable[[str], Sequence[str]] | None = None) -> list[str]:
     """Words of the question the corpus never uses, as written.
 
-    An Arabic word counts when none of its analyzed terms is in ``vocabulary`` (the analyzed terms of the
-    corpus); a Latin name (capitalized after the first word in English, any Latin word in Arabic) when neither
+    An Arabic word counts when none of its query terms is in ``vocabulary`` (the analyzed terms of the
+    corpus; retried without proclitics as the BM25 query is: "وأمازون" is known where "أمازون" is); a Latin name (capitalized after the first word in English, any Latin word in Arabic) when neither
     it nor an Arabic transliteration occurs in the corpus, nor, in an English question, one of its first three
     dictionary renderings (``translate``: "Canada" -> كندا, "Islands" -> جزر; a rendering occurs when all its
     analyzed terms do). Lowercase English words are never counted: an Arabic corpus uses none of them.
@@ -80,7 +84,7 @@ def unknown_words(question: str, language: str, vocabulary: Mapping[str, object]
                     language == "en" and translate is not None and _rendered(w, translate, vocabulary)):
                 out.append(w)
         elif language == "ar" or not re.search(r"[A-Za-z]", w):
-            terms = analyze(w)
+            terms = analyze_query(w, vocabulary)
             if terms and not any(t in vocabulary for t in terms):
                 out.append(w)
     return out

@@ -96,7 +96,19 @@ _PLACE_MAX_TOKENS = 4  # words after the place word: "في الركن الشما
 _TWO_WORD_MONTHS = _forms("كانون تشرين ربيع جمادى")
 _MONTH_ORDINALS = _forms("الأول الثاني الأولى الآخر الآخرة الثانية")
 _HUNDRED = _forms("المئة المائة cent")
-_YEAR_MARKS = _forms("هـ ه م ق.م BC AD CE")
+#: What may follow a year: an era ("336 ق.م" is ق . م; "61 للهجرة", "280 قبل الميلاد", "960م" is 960 م).
+_ERAS = _forms("هـ ه م ق BC BCE AD CE للهجرة هجري هجرية الهجري الهجرية للميلاد ميلادي ميلادية الميلادي "
+               "الميلادية")
+_CENTURIES = _forms("القرن قرن century")
+#: Ordinal words of a century: "القرن السادس عشر", "القرن الحادي والعشرين", "the nineteenth century".
+_ORDINALS = _forms(
+    "الأول الاول الثاني الثالث الرابع الخامس السادس السابع الثامن التاسع العاشر الحادي عشر العشرين والعشرين "
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth twenty-first"
+)
+_DATE_MODIFIERS = _forms("أواخر أوائل أواسط منتصف مطلع بداية بدايات نهاية نهايات late early mid")
+#: A decade: "الأربعينيات", "ستينات".
+_DECADE = re.compile("(?:عشرين|ثلاثين|اربعين|خمسين|ستين|سبعين|ثمانين|تسعين)(?:يات|ات)")
 _YEAR_WORDS = _forms("عام سنة سنه العام السنة year")
 
 # Normalized question patterns, checked in this order (the first that matches decides; a type may
@@ -226,26 +238,62 @@ def _number_spans(tokens: list[_Token]) -> list[tuple[int, int, str]]:
     return spans
 
 
+def _years(tokens: list[_Token]) -> list[bool]:
+    """Which tokens are years: a number from 500 to 2100, or any number of up to four digits after a year
+    word ("سنة 336") or before an era mark ("280 ق.م", "61 للهجرة", "960م")."""
+    out = []
+    for k, t in enumerate(tokens):
+        short = t.is_digit and t.norm.isdigit() and len(t.norm) <= 4
+        after = [x.norm for x in tokens[k + 1 : k + 3]]
+        # A bare م after a small number may be metres ("120 م"): only an unambiguous era makes it a year.
+        era = bool(after) and (after[0] in _ERAS and after[0] not in ("م", "ه") or after == ["قبل", "الميلاد"]
+                               or (after[0] == "ق" and tokens[k + 1].start == t.end))
+        out.append(_is_year(t) or (short and ((k > 0 and _in(tokens[k - 1], _YEAR_WORDS)) or era)))
+    return out
+
+
 def _date_spans(tokens: list[_Token]) -> list[tuple[int, int]]:
-    """Date expressions as token ranges: weekday, day, month, year (with عام/سنة before it, هـ/م after)."""
+    """Date expressions as token ranges: weekday, day, month, year (with عام/سنة before it, an era mark
+    after: هـ، م، ق.م، للهجرة، قبل الميلاد), a century ("أواخر القرن السادس عشر الميلادي", "the 19th
+    century") or a decade ("الأربعينيات")."""
+    years = _years(tokens)
+    n = len(tokens)
     dateish = []
     for k, t in enumerate(tokens):
         month = _in(t, MONTHS) or _in(t, WEEKDAYS)
         day = (t.is_digit and t.norm.isdigit() and 1 <= int(t.norm) <= 31
-               and k + 1 < len(tokens) and _in(tokens[k + 1], MONTHS))
-        year_word = _in(t, _YEAR_WORDS) and k + 1 < len(tokens) and _is_year(tokens[k + 1])
-        mark = t.text in _YEAR_MARKS and k > 0 and _is_year(tokens[k - 1])
+               and k + 1 < n and _in(tokens[k + 1], MONTHS))
+        year_word = _in(t, _YEAR_WORDS) and k + 1 < n and years[k + 1]
+        era = (_in(t, _ERAS) and k > 0 and (years[k - 1] or dateish[k - 1] and t.norm not in ("م", "ه", "ق"))) or (
+            t.norm == "قبل" and k > 0 and years[k - 1] and k + 1 < n and tokens[k + 1].norm == "الميلاد") or (
+            t.norm == "الميلاد" and k > 1 and years[k - 2] and tokens[k - 1].norm == "قبل")
+        bc = (t.text == "." and 0 < k < n - 1 and tokens[k - 1].norm == "ق" and tokens[k + 1].norm == "م"
+              and dateish[k - 1]) or (t.norm == "م" and k > 1 and tokens[k - 1].text == "." and dateish[k - 1])
         second = k > 0 and _in(tokens[k - 1], _TWO_WORD_MONTHS) and _in(t, _MONTH_ORDINALS)  # "كانون الثاني"
-        dateish.append(month or day or _is_year(t) or year_word or mark or second)
+        century = _in(t, _CENTURIES) and (k + 1 < n and (tokens[k + 1].is_digit or _in(tokens[k + 1], _ORDINALS))
+                                          or k > 0 and dateish[k - 1])
+        before_century = k + 1 < n and _in(tokens[k + 1], _CENTURIES) and (
+            t.is_digit or t.norm in ("th", "st", "nd", "rd") or _in(t, _ORDINALS))
+        ordinal = (_in(t, _ORDINALS) or t.is_digit) and k > 0 and (
+            _in(tokens[k - 1], _CENTURIES) or (_in(tokens[k - 1], _ORDINALS) and dateish[k - 1]))
+        decade = bool(_DECADE.fullmatch(t.bare))
+        dateish.append(month or day or years[k] or year_word or era or bc or second or century or before_century
+                       or ordinal or decade)
+    for k in range(n - 2, -1, -1):  # "أواخر القرن", "بداية الأربعينيات", "late 1939", "19" in "19th century"
+        if not dateish[k] and dateish[k + 1] and (_in(tokens[k], _DATE_MODIFIERS) or (
+                tokens[k].is_digit and tokens[k + 1].norm in ("th", "st", "nd", "rd"))):
+            dateish[k] = True
     spans = []
     k = 0
-    while k < len(tokens):
+    while k < n:
         if not dateish[k]:
             k += 1
             continue
         start = k
-        while k < len(tokens) and (dateish[k] or (tokens[k].text in ",،" and k + 1 < len(tokens) and dateish[k + 1])):
+        while k < n and (dateish[k] or (tokens[k].text in ",،" and k + 1 < n and dateish[k + 1])):
             k += 1
+        while k > start + 1 and _in(tokens[k - 1], _DATE_MODIFIERS):
+            k -= 1
         spans.append((start, k))
     return spans
 
@@ -361,6 +409,7 @@ def _typed(tokens: list[_Token], shared: list[bool], qtype: str, question: str) 
         wanted = {"percentage": ("percent",), "duration": ("time",), "amount": ("money", "number", "percent"),
                   "count": ("number", "money", "time")}[qtype]
         in_date = {k for a, b in _date_spans(tokens) for k in range(a, b)}
+        counted = _counted_noun(question) if qtype == "count" else frozenset()
         options = []
         for i, j, kind in _number_spans(tokens):
             if qtype == "count" and j - i == 1 and _is_year(tokens[i]):
@@ -370,18 +419,59 @@ def _typed(tokens: list[_Token], shared: list[bool], qtype: str, question: str) 
             fit = 0 if kind in wanted[:1] else (1 if kind in wanted else 3)
             if qtype in ("count", "amount") and kind == "number" and j < len(tokens) and _counted(tokens[j]):
                 j += 1  # "21 فيلما", "10 غيغاوات": the number with what it counts or measures
-            options.append((fit, _distance((i, j), shared), i, j))
+            # "كم جزيرة": the number of islands ("ثلاث جزر"), not of provinces ("اثنتي عشر مقاطعة").
+            agrees = bool(counted) and any(_skeletons(tokens[k].norm) & counted for k in range(i, j))
+            options.append((not agrees, fit, _distance((i, j), shared), i, j))
         if options:
-            _, _, i, j = min(options)
+            *_, i, j = min(options)
             span = (i, j)
     elif qtype == "date":
         dates = [(_distance(d, shared), d[0], d) for d in _date_spans(tokens)]
         if dates:
             span = min(dates)[2]
-            years = [k for k in range(*span) if _is_year(tokens[k])]
+            is_year = _years(tokens)
+            years = [k for k in range(*span) if is_year[k]]
             if re.search(_YEAR_QUESTION, _n(question)) and years:
-                span = (years[0], years[0] + 1)  # "in what year": the year, not the whole date
+                y = years[0]  # "in what year": the year, not the whole date; with its era when written on it ("960م")
+                attached = y + 1 < len(tokens) and tokens[y + 1].start == tokens[y].end and _in(tokens[y + 1], _ERAS)
+                span = (y, y + 2 if attached else y + 1)
     return span
+
+
+# Words between كم and what it counts: "كم عدد الجزر", "كم كان عدد", "كم من جزيرة".
+_COUNT_FILLERS = _forms("عدد من كان كانت يبلغ تبلغ بلغ بلغت")
+
+
+def _counted_noun(question: str) -> frozenset[str]:
+    """The skeletons of what a "how many" question counts ("كم جزيرة" -> جزيرة; "how many islands" ->
+    islands), or none."""
+    words = [t.norm for t in _tokens(question) if not t.is_boundary]
+    for k, w in enumerate(words):
+        after = words[k + 1 :]
+        if w in ("كم", "وكم", "فكم", "بكم"):
+            rest = [x for x in after[:4] if x not in _COUNT_FILLERS]
+            return _skeletons(rest[0]) if rest else frozenset()
+        if w == "how" and after[:1] == ["many"] and len(after) > 1:
+            return _skeletons(after[1])
+    return frozenset()
+
+
+@lru_cache(maxsize=4096)
+def _skeletons(norm: str) -> frozenset[str]:
+    """A word's consonant skeletons, so that a singular meets its plural: the word without proclitics, a
+    plural or feminine ending and its long vowels after the first letter, with and without a leading ا
+    ("جزيرة" and "جزر" -> جزر; "منطقة" and "مناطق" -> منطق; "شهر" and "أشهر" -> شهر). English words are
+    stemmed ("islands" -> island)."""
+    if not re.search("[\u0600-\u06ff]", norm):
+        return frozenset(analyze(norm))
+    w = strip_proclitics(norm, min_len=2)
+    for suffix in ("ات", "ين", "ون", "ان", "ه"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 2:
+            w = w[: -len(suffix)]
+            break
+    sk = w[:1] + re.sub("[اويى]", "", w[1:])
+    forms = {sk, sk[1:] if sk.startswith("ا") else sk}
+    return frozenset(f for f in forms if len(f) >= 2)
 
 
 def typed_answer(question: str, sentence: str, match_text: str | None = None) -> tuple[int, int] | None:

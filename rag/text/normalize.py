@@ -30,11 +30,19 @@ def normalize(text: str, *, lexical: bool = False) -> str:
     Example: ``normalize("إِنَّ الشَّرِكَةَ ٣٨") == "ان الشركة 38"``
     """
     text = unicodedata.normalize("NFKC", text)
-    text = _TASHKEEL.sub("", text)
+    text = strip_marks(text)
     text = text.translate(_ALEF).translate(_DIGITS)
     if lexical:
         text = text.translate(_TA_MARBUTA)
     return text.lower()
+
+
+def strip_marks(text: str) -> str:
+    """``text`` without tashkeel and tatweel, nothing else changed (Latin case kept).
+
+    Example: ``strip_marks("مسرّعات Nvidia") == "مسرعات Nvidia"``
+    """
+    return _TASHKEEL.sub("", text)
 
 
 def tokenize(text: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.answer.grounding import (
+    content_words,
     mentions_subject,
     quoted_anywhere,
     quotes_subject,
@@ -63,6 +64,15 @@ def test_unknown_words_in_either_script():
     # English content words are never unknown (an Arabic corpus has none); the first word is not a name.
     assert unknown_words("Why did the partnership grow?", "en", VOCAB, NAMES) == []
     assert unknown_words("Nvidia signed what?", "en", VOCAB, NAMES) == []
+
+
+def test_a_word_with_a_proclitic_or_a_shadda_is_looked_up_whole():
+    # The stemmer keeps و on "وإنفيديا"; the BM25 query retries without it, and so does the unknown-word test.
+    assert analyze("وإنفيديا") != analyze("إنفيديا")
+    assert unknown_words("ماذا وقعت الشركة وإنفيديا؟", "ar", VOCAB, NAMES) == []
+    # A shadda is not a word boundary: "الشّراكة" is one known word, not "الش" and "راكة".
+    assert content_words("هل انتهت الشّراكة؟") == ["انتهت", "الشراكة"]
+    assert unknown_words("هل انتهت الشّراكة؟", "ar", VOCAB, NAMES) == ["انتهت"]
 
 
 def test_an_english_name_the_corpus_writes_in_translation_is_known():
