@@ -258,7 +258,7 @@ def _date_spans(tokens: list[_Token]) -> list[tuple[int, int]]:
     century") or a decade ("الأربعينيات")."""
     years = _years(tokens)
     n = len(tokens)
-    dateish = []
+    dateish: list[bool] = []
     for k, t in enumerate(tokens):
         month = _in(t, MONTHS) or _in(t, WEEKDAYS)
         day = (t.is_digit and t.norm.isdigit() and 1 <= int(t.norm) <= 31
