@@ -68,8 +68,9 @@ def unknown_words(question: str, language: str, vocabulary: Mapping[str, object]
     An Arabic word counts when none of its query terms is in ``vocabulary`` (the analyzed terms of the
     corpus; retried without proclitics as the BM25 query is: "وأمازون" is known where "أمازون" is); a Latin
     name (capitalized after the first word in English, any Latin word in Arabic) when neither it nor an Arabic
-    transliteration occurs in the corpus, nor, in an English question, one of its first three dictionary renderings (``translate``: "Canada" -> كندا, "Islands" -> جزر; a rendering occurs when all its
-    analyzed terms do). Lowercase English words are never counted: an Arabic corpus uses none of them.
+    transliteration occurs in the corpus, nor, in an English question, one of its first three dictionary
+    renderings (``translate``: "Canada" -> كندا, "Islands" -> جزر; a rendering occurs when all its analyzed
+    terms do). Lowercase English words are never counted: an Arabic corpus uses none of them.
 
     Example: ``unknown_words("ما رأي إيلون ماسك في الصفقة؟", "ar", {"صفق"}, None) == ["إيلون", "ماسك"]``
     """
