@@ -109,7 +109,9 @@ _ORDINALS = _forms(
 _DATE_MODIFIERS = _forms("أواخر أوائل أواسط منتصف مطلع بداية بدايات نهاية نهايات late early mid")
 #: A decade: "الأربعينيات", "ستينات".
 _DECADE = re.compile("(?:عشرين|ثلاثين|اربعين|خمسين|ستين|سبعين|ثمانين|تسعين)(?:يات|ات)")
-_YEAR_WORDS = _forms("عام سنة سنه العام السنة year")
+_YEAR_WORDS = _forms("عام سنة سنه العام السنة عامي سنتي year")
+_RANGE_LINKS = _forms("و إلى الى حتى لغاية ولغاية - – — to until and")
+_RANGE_OPENERS = _forms("بين من منذ between from")
 
 # Normalized question patterns, checked in this order (the first that matches decides; a type may
 # appear twice).
@@ -295,7 +297,20 @@ def _date_spans(tokens: list[_Token]) -> list[tuple[int, int]]:
         while k > start + 1 and _in(tokens[k - 1], _DATE_MODIFIERS):
             k -= 1
         spans.append((start, k))
-    return spans
+    return _ranges(tokens, spans)
+
+
+def _ranges(tokens: list[_Token], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Date spans joined into ranges: "بين عامي 1908 و 1914", "من مارس 2003 حتى أغسطس 2014", "1914–1918"
+    (two dates with one connective between them), with the word that opens the range."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        if out and start == out[-1][1] + 1 and _in(tokens[out[-1][1]], _RANGE_LINKS):
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return [(start - 1 if start > 0 and _in(tokens[start - 1], _RANGE_OPENERS) and any(
+        _in(tokens[k], _RANGE_LINKS) for k in range(start, end)) else start, end) for start, end in out]
 
 
 def _shared(tokens: list[_Token], question: str) -> list[bool]:

@@ -85,6 +85,10 @@ def _span(question: str, sentence: str) -> str | None:
      "أواخر القرن السادس عشر الميلادي"),
     ("متى بدأ الكتابة؟", "بدأ الكتابة منذ بداية الأربعينيات في القاهرة.", "بداية الأربعينيات"),
     ("When did the city grow?", "The city grew in the late 19th century along the river.", "late 19th century"),
+    # a range of dates is one answer, with the word that opens it
+    ("متى اضطربت المنطقة؟", "اضطربت المنطقة بين عامي 1908 و 1914، ثم هدأت.", "بين عامي 1908 و 1914"),
+    ("متى كان رئيسا للوزراء؟", "كان رئيسا للوزراء من مارس 2003 حتى أغسطس 2014 ثم رئيسا.",
+     "من مارس 2003 حتى أغسطس 2014"),
     # a small number before a bare م is metres, not a year
     ("كم كان مستوى البحر أقل؟", "كان مستوى البحر أقل بنحو 120 م عن اليوم.", "120 م"),
     # name: a Latin-script name the question does not already hold
