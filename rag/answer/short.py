@@ -94,6 +94,7 @@ PLACE_WORDS = _forms(
 _PLACE_MAX_TOKENS = 4  # words after the place word: "في الركن الشمالي الشرقي من"
 #: Months named in two words (Levantine and Hijri calendars): "كانون الثاني", "ربيع الأول", "جمادى الآخرة".
 _TWO_WORD_MONTHS = _forms("كانون تشرين ربيع جمادى")
+_HIJRI_MONTHS = _forms("محرم صفر ربيع جمادى رجب شعبان رمضان شوال ذو القعدة الحجة")
 _MONTH_ORDINALS = _forms("الأول الثاني الأولى الآخر الآخرة الثانية")
 _HUNDRED = _forms("المئة المائة cent")
 #: What may follow a year: an era ("336 ق.م" is ق . م; "61 للهجرة", "280 قبل الميلاد", "960م" is 960 م).
@@ -262,7 +263,11 @@ def _date_spans(tokens: list[_Token]) -> list[tuple[int, int]]:
     n = len(tokens)
     dateish: list[bool] = []
     for k, t in enumerate(tokens):
-        month = _in(t, MONTHS) or _in(t, WEEKDAYS)
+        # A Hijri month's name is also a word ("الربيع" spring, "صفر" zero, "رجب" a name): a month only next
+        # to a day, a year or its second word.
+        month = _in(t, MONTHS) and (not _in(t, _HIJRI_MONTHS) or (k > 0 and tokens[k - 1].is_digit) or (
+            k + 1 < n and (years[k + 1] or _in(tokens[k + 1], _MONTH_ORDINALS))) or (
+            k > 1 and tokens[k - 1].norm == "من" and _in(tokens[k - 2], _ORDINALS))) or _in(t, WEEKDAYS)
         day = (t.is_digit and t.norm.isdigit() and 1 <= int(t.norm) <= 31
                and k + 1 < n and _in(tokens[k + 1], MONTHS))
         year_word = _in(t, _YEAR_WORDS) and k + 1 < n and years[k + 1]

@@ -89,6 +89,8 @@ def _span(question: str, sentence: str) -> str | None:
     ("متى اضطربت المنطقة؟", "اضطربت المنطقة بين عامي 1908 و 1914، ثم هدأت.", "بين عامي 1908 و 1914"),
     ("متى كان رئيسا للوزراء؟", "كان رئيسا للوزراء من مارس 2003 حتى أغسطس 2014 ثم رئيسا.",
      "من مارس 2003 حتى أغسطس 2014"),
+    # a Hijri month's name alone is a word: "الربيع" is spring, not ربيع الأول
+    ("متى بدأت أوروبا تدفأ؟", "بدأت أوروبا تدفأ في الربيع منذ 22 ألف سنة، عام 1990 قيست.", "عام 1990"),
     # a small number before a bare م is metres, not a year
     ("كم كان مستوى البحر أقل؟", "كان مستوى البحر أقل بنحو 120 م عن اليوم.", "120 م"),
     # name: a Latin-script name the question does not already hold
