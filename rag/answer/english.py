@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from rag.text.analyze import strip_proclitics
-from rag.text.normalize import normalize
+from rag.text.normalize import THOUSANDS_COMMA, normalize
 from rag.text.translit import arabic_skeleton, latin_skeleton, question_names
 
 
@@ -126,9 +126,9 @@ def _unprefixed(word: str) -> str:
 
 
 def _words(span: str, strip: bool = True) -> list[str]:
-    """The span's tokens, normalized (Arabic-Indic digits, ٫ and ٬ folded, "في المئة" as "%"),
-    without Arabic proclitics unless ``strip`` is False."""
-    text = _PERCENT_WORDS.sub(" % ", normalize(span, lexical=True))
+    """The span's tokens, normalized (Arabic-Indic digits, ٫ and ٬ folded, an Arabic comma between thousands
+    ("22،000") too, "في المئة" as "%"), without Arabic proclitics unless ``strip`` is False."""
+    text = _PERCENT_WORDS.sub(" % ", THOUSANDS_COMMA.sub(",", normalize(span, lexical=True)))
     return [t if t[0].isdigit() or not strip else _unprefixed(t) for t in _TOKEN.findall(text)]
 
 

@@ -33,7 +33,7 @@ _DIGIT = "0-9\u0660-\u0669\u06f0-\u06f9"
 # Tashkeel and tatweel are not word characters to ``re`` but belong inside a word ("عامًا").
 _MARKS = "\u064b-\u065f\u0670\u0640"
 _TOKEN = re.compile(
-    rf"[{_DIGIT}]+(?:[.,:\u066b\u066c][{_DIGIT}]+)*|(?:[^\W\d_]|[{_MARKS}])+|[%$€£٪]|[^\w\s{_MARKS}]"
+    rf"[{_DIGIT}]+(?:[.,:\u066b\u066c][{_DIGIT}]+|،[{_DIGIT}]{{3}}(?![{_DIGIT}]))*|(?:[^\W\d_]|[{_MARKS}])+|[%$€£٪]|[^\w\s{_MARKS}]"
 )
 # Where a short answer never runs across.
 _BOUNDARY = set(".,،;؛:!?؟()[]{}«»\"“”'‘’-–—/|")
@@ -94,6 +94,8 @@ PLACE_WORDS = _forms(
 _PLACE_MAX_TOKENS = 4  # words after the place word: "في الركن الشمالي الشرقي من"
 #: Months named in two words (Levantine and Hijri calendars): "كانون الثاني", "ربيع الأول", "جمادى الآخرة".
 _TWO_WORD_MONTHS = _forms("كانون تشرين ربيع جمادى")
+_AGO_BEFORE = _forms("قبل منذ")
+_AGO_AFTER = _forms("مضت مضى خلت ago")
 _HIJRI_MONTHS = _forms("محرم صفر ربيع جمادى رجب شعبان رمضان شوال ذو القعدة الحجة")
 _MONTH_ORDINALS = _forms("الأول الثاني الأولى الآخر الآخرة الثانية")
 _HUNDRED = _forms("المئة المائة cent")
@@ -455,7 +457,24 @@ def _typed(tokens: list[_Token], shared: list[bool], qtype: str, question: str) 
                 y = years[0]  # "in what year": the year, not the whole date; with its era when written on it ("960م")
                 attached = y + 1 < len(tokens) and tokens[y + 1].start == tokens[y].end and _in(tokens[y + 1], _ERAS)
                 span = (y, y + 2 if attached else y + 1)
+        else:
+            ago = _ago_spans(tokens)
+            span = min(ago, key=lambda d: (_distance(d, shared), d[0])) if ago else None
     return span
+
+
+def _ago_spans(tokens: list[_Token]) -> list[tuple[int, int]]:
+    """Times told from now, for a when-question whose sentence has no date: "قبل ثلاث سنوات", "منذ عامين",
+    "22،000 سنة مضت", "two weeks ago"."""
+    out = []
+    for i, j, kind in _number_spans(tokens):
+        if kind != "time":
+            continue
+        if i > 0 and _in(tokens[i - 1], _AGO_BEFORE):
+            out.append((i - 1, j))
+        elif j < len(tokens) and _in(tokens[j], _AGO_AFTER):
+            out.append((i, j + 1))
+    return out
 
 
 # Words between كم and what it counts: "كم عدد الجزر", "كم كان عدد", "كم من جزيرة".

@@ -37,6 +37,10 @@ def normalize(text: str, *, lexical: bool = False) -> str:
     return text.lower()
 
 
+#: An Arabic comma between thousands ("22،000", as some Arabic text writes 22,000).
+THOUSANDS_COMMA = re.compile(r"(?<=\d)،(?=\d{3}(?!\d))")
+
+
 def strip_marks(text: str) -> str:
     """``text`` without tashkeel and tatweel, nothing else changed (Latin case kept).
 

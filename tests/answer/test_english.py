@@ -14,6 +14,7 @@ from rag.answer.english import english_rendering, number_words, parse_quantity, 
     ("٣٨٫٥ مليار دولار", "$38.5 billion"),
     ("١٤٬٠٠٠ دولار", "$14,000"),
     ("14,000 يورو", "€14,000"),
+    ("22،000 دولار", "$22,000"),  # an Arabic comma between thousands is a separator, not "22"
     ("1.4 تريليون دولار", "$1.4 trillion"),
     ("نصف تريليون دولار", "$0.5 trillion"),
     ("500 مليون ريال", "500 million riyals"),

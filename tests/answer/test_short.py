@@ -91,6 +91,9 @@ def _span(question: str, sentence: str) -> str | None:
      "من مارس 2003 حتى أغسطس 2014"),
     # a Hijri month's name alone is a word: "الربيع" is spring, not ربيع الأول
     ("متى بدأت أوروبا تدفأ؟", "بدأت أوروبا تدفأ في الربيع منذ 22 ألف سنة، عام 1990 قيست.", "عام 1990"),
+    # a when-question whose sentence has no date: the time told from now
+    ("متى استقال الوزير؟", "استقال الوزير قبل أسبوعين بعد خلاف مع الحكومة.", "قبل أسبوعين"),
+    ("When did Europe begin to warm?", "بدأت أوروبا تدفأ ببطء 22،000 سنة مضت فصاعداً.", "22،000 سنة مضت"),
     # a small number before a bare م is metres, not a year
     ("كم كان مستوى البحر أقل؟", "كان مستوى البحر أقل بنحو 120 م عن اليوم.", "120 م"),
     # name: a Latin-script name the question does not already hold
