@@ -79,7 +79,27 @@ WEEKDAYS = _table(
 _KNOWN = frozenset(NUMBER_VALUES) | frozenset(SCALES) | frozenset(MANY) | frozenset(CURRENCIES) \
     | frozenset(TIME_UNITS) | frozenset(MEASURES)
 _PERCENT = {"%", "٪", normalize("بالمئة", lexical=True), normalize("بالمائة", lexical=True)}
-_YEAR_WORDS = {normalize(w, lexical=True) for w in ("عام", "سنة", "العام", "السنة")}
+_YEAR_WORDS = {normalize(w, lexical=True) for w in ("عام", "سنة", "العام", "السنة", "عامي", "سنتي")}
+#: Eras after a year or a century, by the word as ``_render_date`` sees it (proclitics and the article
+#: stripped; ق.م is ق then م, and م alone is a filler): BC and AH are shown, AD is the default.
+_ERAS = _table("ق:BC هـ ه هجره هجري هجريه:AH ميلادي ميلاديه:AD")
+_BEFORE_CHRIST = [normalize(w, lexical=True) for w in ("قبل", "ميلاد")]
+#: A range: its opening word (with the English words around the two ends) and the words between them.
+_RANGE_OPENERS = {normalize(k, lexical=True): v for k, v in
+                  (("بين", ("between", "and")), ("من", ("from", "to")), ("منذ", ("from", "to")))}
+_RANGE_LINKS = {normalize(w, lexical=True) for w in ("و", "الى", "إلى", "حتى", "لغاية", "ولغاية")}
+#: Times told from now: "قبل أسبوعين" and "22،000 سنة مضت" are "... ago".
+_AGO_BEFORE = {normalize(w, lexical=True) for w in ("قبل", "منذ")}
+_AGO_AFTER = {normalize(w, lexical=True) for w in ("مضت", "مضى", "خلت")}
+_CENTURY = {normalize(w, lexical=True) for w in ("قرن", "القرن")}
+#: Ordinal words of a century (الحادي is the one of الحادي عشر, الحادي والعشرين).
+ORDINALS = {k: int(v) for k, v in _table(
+    "الاول:1 الحادي:1 الثاني:2 الثالث:3 الرابع:4 الخامس:5 السادس:6 السابع:7 الثامن:8 التاسع:9 العاشر:10 "
+    "العشرين:20"
+).items()}
+_PERIOD_MODIFIERS = _table("اواخر نهاية نهايات:late اوائل مطلع بداية بدايات:early منتصف اواسط:mid")
+DECADES = _table("عشرين:twenties ثلاثين:thirties اربعين:forties خمسين:fifties ستين:sixties سبعين:seventies "
+                 "ثمانين:eighties تسعين:nineties")
 _ENGLISH_NUMBERS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                     "sixteen seventeen eighteen nineteen").split()
 _ENGLISH_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
@@ -171,6 +191,9 @@ def render_value(span: str) -> str | None:
     Example: ``render_value("38 مليار دولار") == "$38 billion"``
     """
     raw = [re.sub(r"^[وفب](?=ال)", "", w) for w in _words(span, strip=False)]
+    when = _render_range(raw) or _render_ago(raw) or _render_period(raw)
+    if when:
+        return when
     date = _render_date([w for w in raw if w not in _DATE_FILLER])
     words = [w for w in _words(span) if w not in _FILLER or w[0].isdigit()]
     if not words:
@@ -249,19 +272,93 @@ def _render_date(words: list[str]) -> str | None:
     elif k < len(words) and words[k] in MONTHS:
         parts.append(MONTHS[words[k]])
         k += 1
-    if k < len(words) and words[k] in _YEAR_WORDS and k + 1 < len(words):
+    year_word = k < len(words) and words[k] in _YEAR_WORDS and k + 1 < len(words)
+    if year_word:
         k += 1
-    if k < len(words) and re.fullmatch(r"\d{3,4}", words[k]) and 500 <= int(words[k]) <= 2100:
-        year = words[k]
-        k += 1
-        if k < len(words) and words[k] in ("هـ", "ه"):
-            year, k = f"{year} AH", k + 1
-        parts.append(year)
+    if k < len(words) and re.fullmatch(r"\d{1,4}", words[k]):
+        era, used = _era(words[k + 1 :])
+        if 500 <= int(words[k]) <= 2100 or year_word or era:  # "سنة 336 ق.م": a year before 500 says so
+            parts.append(f"{words[k]} {era}" if era in ("BC", "AH") else words[k])
+            k += 1 + used
     if k != len(words) or not parts:
         return None
     if len(parts) == 1 and parts[0] in WEEKDAYS.values():
         return parts[0]
     return " ".join(parts)
+
+
+def _era(words: list[str]) -> tuple[str | None, int]:
+    """The era the words open with ("BC", "AH" or "AD") and how many words it takes, or (None, 0)."""
+    if words[:2] == _BEFORE_CHRIST:
+        return "BC", 2
+    if words and words[0] in _ERAS:
+        return _ERAS[words[0]], 1
+    return None, 0
+
+
+def _render_range(raw: list[str]) -> str | None:
+    """Two dates with one connective between them: "بين عامي 1908 و 1914" -> "between 1908 and 1914", "من
+    مارس 2003 حتى أغسطس 2014" -> "from March 2003 to August 2014" (the year word may stand before both)."""
+    opener = _RANGE_OPENERS.get(raw[0]) if raw else None
+    body = raw[1:] if opener else raw
+    for i, w in enumerate(body):
+        if w not in _RANGE_LINKS or i == 0 or i == len(body) - 1:
+            continue
+        left = [x for x in body[:i] if x not in _DATE_FILLER]
+        right = [x for x in body[i + 1 :] if x not in _DATE_FILLER]
+        shared_word = left[:1] if left and left[0] in _YEAR_WORDS else []
+        a, b = _render_date(left), _render_date(shared_word + right)
+        if a and b:
+            if opener:
+                return f"{opener[0]} {a} {opener[1]} {b}"
+            return f"{a} {'and' if w == 'و' else 'to'} {b}"
+    return None
+
+
+def _render_ago(raw: list[str]) -> str | None:
+    """A time told from now: "قبل أسبوعين" -> "two weeks ago", "22،000 سنة مضت" -> "22,000 years ago"."""
+    if len(raw) > 1 and raw[0] in _AGO_BEFORE:
+        rest = raw[1:]
+    elif len(raw) > 1 and raw[-1] in _AGO_AFTER:
+        rest = raw[:-1]
+    else:
+        return None
+    value = render_value(" ".join(rest))
+    units = {u for forms in TIME_UNITS.values() for u in forms[:2]}
+    return f"{value} ago" if value and value.split()[-1] in units else None
+
+
+def _render_period(raw: list[str]) -> str | None:
+    """A century or a decade, with how far into it: "أواخر القرن السادس عشر الميلادي" -> "the late 16th
+    century", "القرن 5 قبل الميلاد" -> "the 5th century BC", "بداية الأربعينيات" -> "the early forties"."""
+    kept = ORDINALS.keys() | _CENTURY | _PERIOD_MODIFIERS.keys()  # "بداية" is not ب + داية
+    words = [w if w[0].isdigit() or w in kept else strip_proclitics(w, min_len=2)
+             for w in raw if w not in _DATE_FILLER]
+    modifier = ""
+    if words and words[0] in _PERIOD_MODIFIERS:
+        modifier, words = _PERIOD_MODIFIERS[words[0]] + " ", words[1:]
+    plural = re.fullmatch("(.+?)(?:يات|ات)", words[0]) if len(words) == 1 else None
+    if plural is not None:
+        decade = DECADES.get(plural.group(1))
+        return f"the {modifier}{decade}" if decade else None
+    if len(words) < 2 or words[0] not in _CENTURY:
+        return None
+    k, n = 1, None
+    if words[1].isdigit():
+        n, k = int(words[1]), 2
+    elif words[1] in ORDINALS:
+        n, k = ORDINALS[words[1]], 2
+        if k < len(words) and words[k] == "عشر":
+            n, k = n + 10, k + 1
+        elif k < len(words) and words[k] in ("العشرين", "عشرين") and n < 10:  # الحادي والعشرين
+            n, k = n + 20, k + 1
+    if n is None or not 1 <= n <= 21:
+        return None
+    era, used = _era(words[k:])
+    if k + used != len(words):
+        return None
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"the {modifier}{n}{suffix} century" + (f" {era}" if era in ("BC", "AH") else "")
 
 
 _CURRENCY_NAMES = {"$": "dollars", "€": "euros", "£": "pounds"}

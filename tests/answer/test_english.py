@@ -58,6 +58,20 @@ from rag.answer.english import english_rendering, number_words, parse_quantity, 
     ("نوفمبر", "November"),
     ("عام 2005", "2005"),
     ("1426 هـ", "1426 AH"),
+    # a year before 500 with its era; an era written on the year; AD is the default and not shown
+    ("سنة 336 ق.م", "336 BC"),
+    ("العام 280 قبل الميلاد", "280 BC"),
+    ("1037م", "1037"),
+    # ranges, centuries, decades, times told from now
+    ("بين عامي 1908 و 1914", "between 1908 and 1914"),
+    ("من مارس 2003 حتى أغسطس 2014", "from March 2003 to August 2014"),
+    ("أواخر القرن السادس عشر الميلادي", "the late 16th century"),
+    ("القرن الحادي والعشرين", "the 21st century"),
+    ("أوائل القرن 5 قبل الميلاد", "the early 5th century BC"),
+    ("بداية الأربعينيات", "the early forties"),
+    ("قبل أسبوعين", "two weeks ago"),
+    ("22،000 سنة مضت", "22,000 years ago"),
+    ("قبل الشركة", None),
     ("27 كانون الثاني 2014", "27 January 2014"),  # a Levantine month of two words ("كانون" is not "ك" + "انون")
     ("في تشرين الأول 1973", "October 1973"),
     # not typed values
