@@ -260,7 +260,26 @@ def _years(tokens: list[_Token]) -> list[bool]:
 def _date_spans(tokens: list[_Token]) -> list[tuple[int, int]]:
     """Date expressions as token ranges: weekday, day, month, year (with عام/سنة before it, an era mark
     after: هـ، م، ق.م، للهجرة، قبل الميلاد), a century ("أواخر القرن السادس عشر الميلادي", "the 19th
-    century") or a decade ("الأربعينيات")."""
+    century") or a decade ("الأربعينيات"); two of them with a connective between are one range."""
+    dateish = _date_tokens(tokens)
+    n = len(tokens)
+    spans = []
+    k = 0
+    while k < n:
+        if not dateish[k]:
+            k += 1
+            continue
+        start = k
+        while k < n and (dateish[k] or (tokens[k].text in ",،" and k + 1 < n and dateish[k + 1])):
+            k += 1
+        while k > start + 1 and _in(tokens[k - 1], _DATE_MODIFIERS):
+            k -= 1
+        spans.append((start, k))
+    return _ranges(tokens, spans)
+
+
+def _date_tokens(tokens: list[_Token]) -> list[bool]:
+    """Which tokens belong to a date expression (see ``_date_spans``)."""
     years = _years(tokens)
     n = len(tokens)
     dateish: list[bool] = []
@@ -292,19 +311,7 @@ def _date_spans(tokens: list[_Token]) -> list[tuple[int, int]]:
         if not dateish[k] and dateish[k + 1] and (_in(tokens[k], _DATE_MODIFIERS) or (
                 tokens[k].is_digit and tokens[k + 1].norm in ("th", "st", "nd", "rd"))):
             dateish[k] = True
-    spans = []
-    k = 0
-    while k < n:
-        if not dateish[k]:
-            k += 1
-            continue
-        start = k
-        while k < n and (dateish[k] or (tokens[k].text in ",،" and k + 1 < n and dateish[k + 1])):
-            k += 1
-        while k > start + 1 and _in(tokens[k - 1], _DATE_MODIFIERS):
-            k -= 1
-        spans.append((start, k))
-    return _ranges(tokens, spans)
+    return dateish
 
 
 def _ranges(tokens: list[_Token], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
