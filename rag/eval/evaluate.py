@@ -84,8 +84,9 @@ class QuestionRecord:
         short_quote: The quote the short answer was taken from ("" when there is none); with ``match_text``,
             what ``rag calibrate`` fits the span model on.
         match_text: The question's words for lexical matching (an English question's bridged Arabic words).
-        short_em: SQuAD exact match of the short answer (None for an unanswerable question).
-        short_f1: SQuAD token F1 of the short answer (None for an unanswerable question).
+        short_em: SQuAD exact match of the short answer, the better of its English rendering and its Arabic
+            span (None for an unanswerable question).
+        short_f1: SQuAD token F1 of the short answer, likewise (None for an unanswerable question).
         typed: Whether the question asks for a typed value (amount, count, percentage, duration, date).
         short_in_english: For an English typed-value question that was answered, whether the short answer
             came in English (None otherwise).
@@ -210,8 +211,11 @@ def score_question(item: GoldItem, answer: Answer, passages: Sequence[Hit], late
     if answer.query is not None:
         record.match_text = answer.query.lexical
     if item.answerable:
-        record.short_em = exact_match(shown, item.answers) if shown else 0.0
-        record.short_f1 = token_f1(shown, item.answers) if shown else 0.0
+        # An English answer shows the rendering first and the Arabic span in its quote: a gold file may hold
+        # either ("seven years", or XQuAD's Arabic spans for its English questions), so the better one counts.
+        forms = [f for f in (shown, short.text if short is not None else "") if f]
+        record.short_em = max((exact_match(f, item.answers) for f in forms), default=0.0)
+        record.short_f1 = max((token_f1(f, item.answers) for f in forms), default=0.0)
     record.typed = question_type(item.question) in TYPED_VALUES
     if record.typed and item.lang == "en" and answered and item.answerable:
         record.short_in_english = bool(short is not None and short.english)

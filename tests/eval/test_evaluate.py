@@ -228,6 +228,11 @@ def test_the_short_answer_is_scored_by_exact_match_and_f1_and_english_typed_valu
                          short_answer=ShortAnswer("سبع سنوات", "a.txt", 0, 9, None))
     record = score_question(item, arabic_only, [], 10.0)
     assert record.short_em == 0.0 and record.short_in_english is False
+    # A gold file of Arabic spans (XQuAD's English questions): the rendering misses, the span it renders counts.
+    arabic_gold = GoldItem(id="en-2", lang="en", question=item.question, answers=("سبع سنوات",),
+                           sources=("a.txt",), evidence=("سبع سنوات",))
+    both = score_question(arabic_gold, answer, [], 10.0)
+    assert (both.short_answer, both.short_em, both.short_f1) == ("seven years", 1.0, 1.0)
     refused = score_question(item, Answer(item.question, "en", "I couldn't find this.", True), [], 10.0)
     assert refused.short_em == 0.0 and refused.short_in_english is None
     report = aggregate([record, refused])
