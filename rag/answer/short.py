@@ -124,9 +124,12 @@ _TYPE_PATTERNS: tuple[tuple[str, str], ...] = (
               r"|(?:في|ب)\s?اي (?:سن|عمر)\b"),  # an age: a number, not a date
     ("duration", r"(?:^|\s)[وف]?كم (?:من )?(?:ال)?(?:سن|عام|اعوام|يوم|ايام|شهر|اشهر|ساع|دقيق|ثاني|ثوان|اسبوع|اسابيع"
                  r"|قرن|عقد)"
-                 r"|\bمد[ةه]\b|\bالمد[ةه]\b|how long|how many (?:years|months|days|weeks|hours|minutes|seconds|decades)"
+                 r"|\bمد[ةه]\b|\bالمد[ةه]\b|how long|how much time"
+                 r"|how many (?:years|months|days|weeks|hours|minutes|seconds|decades)"
                  r"|for how long|كم من الوقت|(?:over|for|during) (?:what|which|how long a) (?:period|time|span)"),
-    ("date", r"(?:^|\s)[وف]?مت[يى]\b|\bwhen\b|what (?:year|date|day|month)|which (?:year|date|day|month)"
+    # "when" asks only at the start: "Who was the leader when the Franks entered...?" asks for a name.
+    ("date", r"(?:^|\s)[وف]?مت[يى]\b|^(?:and |so |but |since |until |till )?when\b|what (?:year|date|day|month)"
+             r"|which (?:year|date|day|month)"
              r"|(?:في|ب)\s?اي (?:عام|سن|يوم|تاريخ|شهر)|\bتاريخ\b|what time"),
     ("amount", r"(?:^|\s)[وف]?بكم\b|how much|كم (?:تبلغ |بلغت |كانت |يبلغ |بلغ )?(?:ال)?(?:قيم|سعر|تكلف|ثمن|مبلغ|"
                r"خسار|خسائر|ايراد|ارباح|عائد|ميزاني|راتب)"
@@ -138,7 +141,9 @@ _TYPE_PATTERNS: tuple[tuple[str, str], ...] = (
     ("place", r"(?:^|\s)[وف]?(?:الي |من )?اين\b|\bwhere\b"
               r"|(?:في|ب|الي)\s?اي (?:مدين|بلد|دول|مكان|منطق|قار|ولاي|محافظ|قري)"
               r"|in (?:which|what) (?:country|city|region|place|state|town|continent)"),
-    ("name", r"^(?:[وف]?من|ممن|لمن)\s|^(?:who|whom|whose)\b|\bwho\b|اسم\b|what (?:is|was) the name"
+    # "who" asks only at the start too: "What does Doctor Who do?" is not a name question.
+    ("name", r"^(?:[وف]?من|ممن|لمن)\s|^(?:and |so |but )?(?:who|whom|whose)\b|^(?:to|from|with|by|for) whom\b"
+             r"|اسم\b|what (?:is|was) the name"
              r"|which (?:\w+ ){0,2}(?:company|firm|person|man|woman|team|party|minister|president|executive|chief"
              r"|leader|official|king|queen|player|coach|author|writer|director|founder|ceo|chairman|spokesman"
              r"|spokeswoman)\b"

@@ -43,6 +43,12 @@ from rag.types import Citation
     ("Which Amazon chief executive said it?", "name"),
     ("أي شركة اشترت الموقع؟", "name"),
     ("What is the capital of Canada?", "other"),
+    # "when" and "who" ask only at the start; inside, they open a clause
+    ("Who was the leader when the Franks entered the valley?", "name"),
+    ("What does Doctor Who do when his body is damaged?", "other"),
+    ("And when did it end?", "date"),
+    ("How much time remained when they scored?", "duration"),
+    ("To whom did he sell it?", "name"),
 ])
 def test_question_type(question, qtype):
     assert question_type(question) == qtype
