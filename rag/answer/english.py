@@ -76,21 +76,24 @@ MONTHS = _table(
 WEEKDAYS = _table(
     "الاثنين:Monday الثلاثاء:Tuesday الاربعاء:Wednesday الخميس:Thursday الجمعة:Friday السبت:Saturday الاحد:Sunday"
 )
+_ENGLISH_TIME_UNITS = frozenset(u for forms in TIME_UNITS.values() for u in forms[:2])
 _KNOWN = frozenset(NUMBER_VALUES) | frozenset(SCALES) | frozenset(MANY) | frozenset(CURRENCIES) \
     | frozenset(TIME_UNITS) | frozenset(MEASURES)
 _PERCENT = {"%", "٪", normalize("بالمئة", lexical=True), normalize("بالمائة", lexical=True)}
-_YEAR_WORDS = {normalize(w, lexical=True) for w in ("عام", "سنة", "العام", "السنة", "عامي", "سنتي")}
+# Date grammar shared with the extractor (``rag.answer.short``), one definition: words that say a year
+# follows, that join two dates into a range (and the word that opens one, with its English frame), and
+# that tell a time from now.
+YEAR_WORDS = frozenset(normalize(w, lexical=True) for w in "عام سنة العام السنة عامي سنتي year".split())
 #: Eras after a year or a century, by the word as ``_render_date`` sees it (proclitics and the article
 #: stripped; ق.م is ق then م, and م alone is a filler): BC and AH are shown, AD is the default.
 _ERAS = _table("ق:BC هـ ه هجره هجري هجريه:AH ميلادي ميلاديه:AD")
 _BEFORE_CHRIST = [normalize(w, lexical=True) for w in ("قبل", "ميلاد")]
-#: A range: its opening word (with the English words around the two ends) and the words between them.
-_RANGE_OPENERS = {normalize(k, lexical=True): v for k, v in
-                  (("بين", ("between", "and")), ("من", ("from", "to")), ("منذ", ("from", "to")))}
-_RANGE_LINKS = {normalize(w, lexical=True) for w in ("و", "الى", "إلى", "حتى", "لغاية", "ولغاية")}
-#: Times told from now: "قبل أسبوعين" and "22،000 سنة مضت" are "... ago".
-_AGO_BEFORE = {normalize(w, lexical=True) for w in ("قبل", "منذ")}
-_AGO_AFTER = {normalize(w, lexical=True) for w in ("مضت", "مضى", "خلت")}
+RANGE_OPENERS = {normalize(k, lexical=True): v for k, v in (
+    ("بين", ("between", "and")), ("من", ("from", "to")), ("منذ", ("from", "to")),
+    ("between", ("between", "and")), ("from", ("from", "to")))}
+RANGE_LINKS = frozenset(normalize(w, lexical=True) for w in "و إلى الى حتى لغاية ولغاية - – — to until and".split())
+AGO_BEFORE = frozenset(normalize(w, lexical=True) for w in "قبل منذ".split())  # "قبل أسبوعين": two weeks ago
+AGO_AFTER = frozenset(normalize(w, lexical=True) for w in "مضت مضى خلت ago".split())  # "22،000 سنة مضت"
 _CENTURY = {normalize(w, lexical=True) for w in ("قرن", "القرن")}
 #: Ordinal words of a century (الحادي is the one of الحادي عشر, الحادي والعشرين).
 ORDINALS = {k: int(v) for k, v in _table(
@@ -272,7 +275,7 @@ def _render_date(words: list[str]) -> str | None:
     elif k < len(words) and words[k] in MONTHS:
         parts.append(MONTHS[words[k]])
         k += 1
-    year_word = k < len(words) and words[k] in _YEAR_WORDS and k + 1 < len(words)
+    year_word = k < len(words) and words[k] in YEAR_WORDS and k + 1 < len(words)
     if year_word:
         k += 1
     if k < len(words) and re.fullmatch(r"\d{1,4}", words[k]):
@@ -299,14 +302,14 @@ def _era(words: list[str]) -> tuple[str | None, int]:
 def _render_range(raw: list[str]) -> str | None:
     """Two dates with one connective between them: "بين عامي 1908 و 1914" -> "between 1908 and 1914", "من
     مارس 2003 حتى أغسطس 2014" -> "from March 2003 to August 2014" (the year word may stand before both)."""
-    opener = _RANGE_OPENERS.get(raw[0]) if raw else None
+    opener = RANGE_OPENERS.get(raw[0]) if raw else None
     body = raw[1:] if opener else raw
     for i, w in enumerate(body):
-        if w not in _RANGE_LINKS or i == 0 or i == len(body) - 1:
+        if w not in RANGE_LINKS or i == 0 or i == len(body) - 1:
             continue
         left = [x for x in body[:i] if x not in _DATE_FILLER]
         right = [x for x in body[i + 1 :] if x not in _DATE_FILLER]
-        shared_word = left[:1] if left and left[0] in _YEAR_WORDS else []
+        shared_word = left[:1] if left and left[0] in YEAR_WORDS else []
         a, b = _render_date(left), _render_date(shared_word + right)
         if a and b:
             if opener:
@@ -317,15 +320,14 @@ def _render_range(raw: list[str]) -> str | None:
 
 def _render_ago(raw: list[str]) -> str | None:
     """A time told from now: "قبل أسبوعين" -> "two weeks ago", "22،000 سنة مضت" -> "22,000 years ago"."""
-    if len(raw) > 1 and raw[0] in _AGO_BEFORE:
+    if len(raw) > 1 and raw[0] in AGO_BEFORE:
         rest = raw[1:]
-    elif len(raw) > 1 and raw[-1] in _AGO_AFTER:
+    elif len(raw) > 1 and raw[-1] in AGO_AFTER:
         rest = raw[:-1]
     else:
         return None
     value = render_value(" ".join(rest))
-    units = {u for forms in TIME_UNITS.values() for u in forms[:2]}
-    return f"{value} ago" if value and value.split()[-1] in units else None
+    return f"{value} ago" if value and value.split()[-1] in _ENGLISH_TIME_UNITS else None
 
 
 def _render_period(raw: list[str]) -> str | None:

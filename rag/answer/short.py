@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from rag.answer.english import english_rendering, name_rendering
+from rag.answer.english import (
+    AGO_AFTER,
+    AGO_BEFORE,
+    RANGE_LINKS,
+    RANGE_OPENERS,
+    YEAR_WORDS,
+    english_rendering,
+    name_rendering,
+)
 from rag.text.analyze import analyze, stopwords, strip_proclitics
 from rag.text.normalize import normalize
 from rag.types import Citation, ShortAnswer
@@ -94,8 +102,7 @@ PLACE_WORDS = _forms(
 _PLACE_MAX_TOKENS = 4  # words after the place word: "في الركن الشمالي الشرقي من"
 #: Months named in two words (Levantine and Hijri calendars): "كانون الثاني", "ربيع الأول", "جمادى الآخرة".
 _TWO_WORD_MONTHS = _forms("كانون تشرين ربيع جمادى")
-_AGO_BEFORE = _forms("قبل منذ")
-_AGO_AFTER = _forms("مضت مضى خلت ago")
+_RANGE_OPENING = frozenset(RANGE_OPENERS)  # "بين", "من", "منذ" before a range of dates
 _HIJRI_MONTHS = _forms("محرم صفر ربيع جمادى رجب شعبان رمضان شوال ذو القعدة الحجة")
 _MONTH_ORDINALS = _forms("الأول الثاني الأولى الآخر الآخرة الثانية")
 _HUNDRED = _forms("المئة المائة cent")
@@ -112,9 +119,6 @@ _ORDINALS = _forms(
 _DATE_MODIFIERS = _forms("أواخر أوائل أواسط منتصف مطلع بداية بدايات نهاية نهايات late early mid")
 #: A decade: "الأربعينيات", "ستينات".
 _DECADE = re.compile("(?:عشرين|ثلاثين|اربعين|خمسين|ستين|سبعين|ثمانين|تسعين)(?:يات|ات)")
-_YEAR_WORDS = _forms("عام سنة سنه العام السنة عامي سنتي year")
-_RANGE_LINKS = _forms("و إلى الى حتى لغاية ولغاية - – — to until and")
-_RANGE_OPENERS = _forms("بين من منذ between from")
 
 # Normalized question patterns, checked in this order (the first that matches decides; a type may
 # appear twice).
@@ -256,9 +260,8 @@ def _years(tokens: list[_Token]) -> list[bool]:
         short = t.is_digit and t.norm.isdigit() and len(t.norm) <= 4
         after = [x.norm for x in tokens[k + 1 : k + 3]]
         # A bare م after a small number may be metres ("120 م"): only an unambiguous era makes it a year.
-        era = bool(after) and (after[0] in _ERAS and after[0] not in ("م", "ه") or after == ["قبل", "الميلاد"]
-                               or (after[0] == "ق" and tokens[k + 1].start == t.end))
-        out.append(_is_year(t) or (short and ((k > 0 and _in(tokens[k - 1], _YEAR_WORDS)) or era)))
+        era = bool(after) and (after[0] in _ERAS and after[0] not in ("م", "ه") or after == ["قبل", "الميلاد"])
+        out.append(_is_year(t) or (short and ((k > 0 and _in(tokens[k - 1], YEAR_WORDS)) or era)))
     return out
 
 
@@ -296,7 +299,7 @@ def _date_tokens(tokens: list[_Token]) -> list[bool]:
             k > 1 and tokens[k - 1].norm == "من" and _in(tokens[k - 2], _ORDINALS))) or _in(t, WEEKDAYS)
         day = (t.is_digit and t.norm.isdigit() and 1 <= int(t.norm) <= 31
                and k + 1 < n and _in(tokens[k + 1], MONTHS))
-        year_word = _in(t, _YEAR_WORDS) and k + 1 < n and years[k + 1]
+        year_word = _in(t, YEAR_WORDS) and k + 1 < n and years[k + 1]
         era = (_in(t, _ERAS) and k > 0 and (years[k - 1] or dateish[k - 1] and t.norm not in ("م", "ه", "ق"))) or (
             t.norm == "قبل" and k > 0 and years[k - 1] and k + 1 < n and tokens[k + 1].norm == "الميلاد") or (
             t.norm == "الميلاد" and k > 1 and years[k - 2] and tokens[k - 1].norm == "قبل")
@@ -324,12 +327,12 @@ def _ranges(tokens: list[_Token], spans: list[tuple[int, int]]) -> list[tuple[in
     (two dates with one connective between them), with the word that opens the range."""
     out: list[tuple[int, int]] = []
     for start, end in spans:
-        if out and start == out[-1][1] + 1 and _in(tokens[out[-1][1]], _RANGE_LINKS):
+        if out and start == out[-1][1] + 1 and _in(tokens[out[-1][1]], RANGE_LINKS):
             out[-1] = (out[-1][0], end)
         else:
             out.append((start, end))
-    return [(start - 1 if start > 0 and _in(tokens[start - 1], _RANGE_OPENERS) and any(
-        _in(tokens[k], _RANGE_LINKS) for k in range(start, end)) else start, end) for start, end in out]
+    return [(start - 1 if start > 0 and _in(tokens[start - 1], _RANGE_OPENING) and any(
+        _in(tokens[k], RANGE_LINKS) for k in range(start, end)) else start, end) for start, end in out]
 
 
 def _shared(tokens: list[_Token], question: str) -> list[bool]:
@@ -482,9 +485,9 @@ def _ago_spans(tokens: list[_Token]) -> list[tuple[int, int]]:
     for i, j, kind in _number_spans(tokens):
         if kind != "time":
             continue
-        if i > 0 and _in(tokens[i - 1], _AGO_BEFORE):
+        if i > 0 and _in(tokens[i - 1], AGO_BEFORE):
             out.append((i - 1, j))
-        elif j < len(tokens) and _in(tokens[j], _AGO_AFTER):
+        elif j < len(tokens) and _in(tokens[j], AGO_AFTER):
             out.append((i, j + 1))
     return out
 
@@ -566,7 +569,7 @@ def _place(tokens: list[_Token], shared: list[bool]) -> tuple[int, int] | None:
         if shared[k] or not _in(t, PLACE_WORDS) or k + 1 >= len(tokens):
             continue
         nxt = tokens[k + 1]
-        if nxt.is_boundary or shared[k + 1] or _is_number(nxt) or _in(nxt, _YEAR_WORDS) or _in(nxt, MONTHS):
+        if nxt.is_boundary or shared[k + 1] or _is_number(nxt) or _in(nxt, YEAR_WORDS) or _in(nxt, MONTHS):
             continue
         j = k + 1
         while j < len(tokens) and j - k <= _PLACE_MAX_TOKENS and not tokens[j].is_boundary and not shared[j]:
