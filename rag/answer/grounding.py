@@ -95,7 +95,7 @@ def _rendered(word: str, translate: Callable[[str], Sequence[str]],
               vocabulary: Mapping[str, object] | set[str]) -> bool:
     """Whether the corpus uses one of the first three dictionary renderings of an English word."""
     for rendering in translate(word)[:3]:
-        terms = analyze(rendering)
+        terms = analyze_query(rendering, vocabulary)
         if terms and all(t in vocabulary for t in terms):
             return True
     return False

@@ -101,9 +101,10 @@ class NameIndex:
         for text in self.texts:
             words = [w for w in tokenize(text) if ARABIC_WORD.match(w)]
             for form in [*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))]:
-                sk = arabic_skeleton(form)
-                if len(sk) >= min_consonants:
-                    self.by_skeleton.setdefault(sk, set()).add(form)
+                # A name may carry the article ("البرونكوس" for the Broncos): its skeleton is looked up without it.
+                for sk in {arabic_skeleton(form), arabic_skeleton(form[2:]) if form.startswith("ال") else ""}:
+                    if len(sk) >= min_consonants:
+                        self.by_skeleton.setdefault(sk, set()).add(form)
 
     def forms(self, name: str) -> list[str]:
         """The name and its transliterations found in the corpus.

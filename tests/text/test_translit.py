@@ -130,6 +130,12 @@ def test_name_index_single_word_and_latin_forms():
     assert names.document_frequency(names.forms("OpenAI")) == 1
 
 
+def test_name_index_finds_a_name_written_with_the_article():
+    names = NameIndex(["فاز البرونكوس بالمباراة"])
+    assert names.forms("Broncos") == ["broncos", "البرونكوس"]
+    assert names.document_frequency(names.forms("Broncos")) == 1
+
+
 def test_name_index_unknown_name():
     names = NameIndex(TEXTS)
     assert names.forms("Quorvax") == ["quorvax"]
