@@ -25,6 +25,7 @@ from rag.retrieve.hybrid import Retriever
 from rag.retrieve.query import CachedEmbedder, prepare_query
 from rag.retrieve.question import validate_question
 from rag.text.dictionary import english_arabic, translations
+from rag.text.translit import Skeletons
 from rag.types import Answer, Document, Hit, Query
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Pipeline:
         self.retriever = Retriever(index, settings, self.profile)
         self._answerers: dict[str, Answerer] = {}
         self._context = BackendContext(settings, index, self.profile, self.answerer)
+        self._skeletons: Skeletons | None = None
 
     def use_profile(self, profile: Profile) -> None:
         """Retrieve and answer with ``profile`` from now on (``rag calibrate`` answers with the quote weights it
@@ -90,8 +92,17 @@ class Pipeline:
         return prepare_query(
             question, history, embed=self.embed, vocab=self.index.vocab, vocab_vectors=self.index.vocab_vectors,
             profile=self.profile, rewrite=partial(rewrite_follow_up, chat) if chat is not None else None,
-            corpus_words=self.index.words, translate=self._translate,
+            corpus_words=self.skeletons, translate=self._translate,
         )
+
+    @property
+    def skeletons(self) -> Skeletons:
+        """The corpus's Arabic words by consonant skeleton, for transliterating a question's Latin words
+        (indexed on first use, and again when the profile's ``translit_min_consonants`` changes)."""
+        min_len = self.profile.translit_min_consonants
+        if self._skeletons is None or self._skeletons.min_len != min_len:
+            self._skeletons = Skeletons(self.index.words, min_len)
+        return self._skeletons
 
     def _translate(self, text: str) -> Sequence[str]:
         """Arabic renderings of an English question's words, from the dictionary (loaded on first use)."""

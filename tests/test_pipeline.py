@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 
@@ -129,6 +130,19 @@ def test_follow_up_carries_the_previous_question(seed_pipeline):
 
 
 @pytest.mark.slow
+def test_transliteration_index_is_built_once_and_follows_the_profile(seed_pipeline):
+    first = seed_pipeline.skeletons
+    assert seed_pipeline.prepare("What did Nvidia sign?").bridged  # a Latin name bridged through it
+    assert seed_pipeline.skeletons is first
+    profile = seed_pipeline.profile
+    try:
+        seed_pipeline.use_profile(replace(profile, translit_min_consonants=profile.translit_min_consonants + 1))
+        assert seed_pipeline.skeletons is not first
+        assert seed_pipeline.skeletons.min_len == profile.translit_min_consonants + 1
+    finally:
+        seed_pipeline.use_profile(profile)
+
+
 def test_unknown_backend_is_a_config_error(seed_pipeline):
     with pytest.raises(ConfigError, match="nonexistent"):
         seed_pipeline.answerer("nonexistent")

@@ -19,7 +19,7 @@ from rag.profile import Profile
 from rag.retrieve.bridge import bridge_terms, english_content_words
 from rag.retrieve.followup import expand_follow_up, is_follow_up
 from rag.text.normalize import detect_language
-from rag.text.translit import transliterations
+from rag.text.translit import Skeletons
 from rag.types import Query
 
 log = logging.getLogger(__name__)
@@ -43,13 +43,14 @@ def retrieval_text(question: str, history: Sequence[tuple[str, str]], profile: P
 
 
 def lexical_terms(words: Sequence[str], word_vectors: np.ndarray | None, vocab: Sequence[str],
-                  vocab_vectors: np.ndarray, profile: Profile, corpus_words: Sequence[str] | None = None) -> list[str]:
+                  vocab_vectors: np.ndarray, profile: Profile,
+                  corpus_words: Sequence[str] | Skeletons | None = None) -> list[str]:
     """Arabic words of the corpus for a question's Latin-script words.
 
     Two bridges: the words whose embedding is nearest (only when ``word_vectors`` is given, i.e. for an
     English question: "loss" -> خساره), and the words that could be transliterations ("Nvidia" -> انفيديا).
     ``vocab`` is the embedded (bounded) vocabulary; transliteration looks in ``corpus_words`` (every Arabic
-    word of the corpus) when given.
+    word of the corpus, best indexed once as ``Skeletons`` for many questions) when given.
 
     Example: ``lexical_terms(["nvidia"], None, ["انفيديا"], np.zeros((1, 2)), Profile()) == ["انفيديا"]``
     """
@@ -59,7 +60,9 @@ def lexical_terms(words: Sequence[str], word_vectors: np.ndarray | None, vocab: 
     terms: list[str] = []
     if word_vectors is not None and len(vocab):
         terms = bridge_terms(word_vectors, vocab, vocab_vectors, profile.bridge_per_word, profile.bridge_min_cosine)
-    terms += [t for t in transliterations(words, corpus_words, profile.translit_min_consonants) if t not in terms]
+    skeletons = corpus_words if isinstance(corpus_words, Skeletons) else Skeletons(
+        corpus_words, profile.translit_min_consonants)
+    terms += [t for t in skeletons.transliterations(words) if t not in terms]
     return terms
 
 
@@ -72,7 +75,7 @@ def prepare_query(
     vocab_vectors: np.ndarray,
     profile: Profile,
     rewrite: Rewriter | None = None,
-    corpus_words: Sequence[str] | None = None,
+    corpus_words: Sequence[str] | Skeletons | None = None,
     translate: Callable[[str], Sequence[str]] | None = None,
 ) -> Query:
     """Make a validated question into a ``Query``.
@@ -91,7 +94,8 @@ def prepare_query(
         vocab_vectors: Their embeddings, row-aligned.
         profile: The corpus profile (follow-up and bridging limits).
         rewrite: Rewrites a follow-up into a standalone question (an LLM); None carries terms over.
-        corpus_words: Every Arabic word of the corpus, for transliteration (default: ``vocab``).
+        corpus_words: Every Arabic word of the corpus, for transliteration (default: ``vocab``), or its
+            ``Skeletons`` (indexed with the profile's ``translit_min_consonants``).
         translate: Arabic renderings of an English text's words (``rag.text.dictionary``), added to an English
             question's BM25 query; None adds none.
     """

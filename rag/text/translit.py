@@ -51,20 +51,45 @@ def arabic_skeleton(word: str) -> str:
     return "".join(_ARABIC_CLASS.get(ch, "") for ch in word)
 
 
-def transliterations(words: Sequence[str], vocab: Sequence[str], min_len: int = 3) -> list[str]:
-    """Vocabulary words that could be Arabic spellings of the Latin ``words`` (same skeleton).
+class Skeletons:
+    """A vocabulary's words by consonant skeleton, indexed once, so that finding the transliterations of a
+    question's Latin words is a lookup per word rather than a pass over the corpus's vocabulary.
 
     Only skeletons of at least ``min_len`` consonants count, so short common words don't collide.
 
+    Example: ``Skeletons(["انفيديا", "شركه"]).transliterations(["nvidia"]) == ["انفيديا"]``
+    """
+
+    def __init__(self, vocab: Sequence[str], min_len: int = 3) -> None:
+        self.vocab = list(vocab)
+        self.min_len = min_len
+        self.rows: dict[str, list[int]] = {}
+        for row, word in enumerate(self.vocab):
+            sk = arabic_skeleton(word)
+            if len(sk) >= min_len:
+                self.rows.setdefault(sk, []).append(row)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def transliterations(self, words: Sequence[str]) -> list[str]:
+        """Vocabulary words that could be Arabic spellings of the Latin ``words``, in vocabulary order."""
+        found: set[int] = set()
+        for w in words:
+            for form in {w, w[:-1] if w.endswith("s") else w}:  # "gigawatts" is spelled غيغاوات
+                sk = latin_skeleton(form)
+                if len(sk) >= self.min_len:
+                    found.update(self.rows.get(sk, ()))
+        return [self.vocab[row] for row in sorted(found)]
+
+
+def transliterations(words: Sequence[str], vocab: Sequence[str], min_len: int = 3) -> list[str]:
+    """Vocabulary words that could be Arabic spellings of the Latin ``words`` (same skeleton; see ``Skeletons``,
+    which indexes a vocabulary once for many questions).
+
     Example: ``transliterations(["nvidia"], ["انفيديا", "شركه"]) == ["انفيديا"]``
     """
-    wanted = {}
-    for w in words:
-        for form in {w, w[:-1] if w.endswith("s") else w}:  # "gigawatts" is spelled غيغاوات
-            sk = latin_skeleton(form)
-            if len(sk) >= min_len:
-                wanted[sk] = w
-    return [v for v in vocab if arabic_skeleton(v) in wanted]
+    return Skeletons(vocab, min_len).transliterations(words)
 
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]+")

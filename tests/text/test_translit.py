@@ -6,7 +6,7 @@ import pytest
 
 from rag.retrieve.bridge import arabic_vocabulary
 from rag.text.normalize import normalize
-from rag.text.translit import NameIndex, arabic_skeleton, latin_skeleton, question_names, transliterations
+from rag.text.translit import NameIndex, Skeletons, arabic_skeleton, latin_skeleton, question_names, transliterations
 
 # --- skeletons -----------------------------------------------------------------------------------
 
@@ -73,6 +73,16 @@ def test_transliterations_ignore_short_skeletons():
     assert transliterations(["sam"], ["سام"]) == []
     assert transliterations(["sam"], ["سام"], min_len=2) == ["سام"]
     assert transliterations([], ["سام"]) == []
+
+
+def test_skeletons_index_a_vocabulary_once_for_many_questions():
+    vocab = ["شركه", "غيغاوات", "مايكروسوفت", "امازون", "انفيديا", "سحابه", "سام"]
+    skeletons = Skeletons(vocab)
+    assert len(skeletons) == len(vocab)
+    for words in (["gigawatts", "nvidia", "microsoft", "amazon"], ["amazon", "gigawatt"], ["sam"], ["quorvax"], []):
+        assert skeletons.transliterations(words) == transliterations(words, vocab)
+    assert skeletons.transliterations(["amazon", "nvidia"]) == ["امازون", "انفيديا"]  # the vocabulary's order
+    assert Skeletons(vocab, min_len=2).transliterations(["sam"]) == ["سام"]
 
 
 # --- question_names --------------------------------------------------------------------------------
