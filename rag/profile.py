@@ -63,7 +63,7 @@ class SentenceWeights:
 
 
 #: Arabic questions' rankings: on ARCD's training split no other fusion beat best-sentence vectors with BM25
-#: by more than 0.002 hit@1 (see the README).
+#: by more than 0.002 hit@1 (docs/measurements.md, "Retrieval chosen per language").
 ARABIC_RANKINGS = {"sentence": 1.0, "bm25": 1.0}
 #: The rankings retrieval can fuse (see ``rag.retrieve.hybrid.Retriever.retrieve``).
 RANKINGS = ("sentence", "passage", "bm25", "bridged")
@@ -71,8 +71,8 @@ RANKINGS = ("sentence", "passage", "bm25", "bridged")
 
 def _default_rankings() -> dict[str, dict[str, float]]:
     # Per question language, the rankings fused and their weights in reciprocal rank fusion, chosen on
-    # development data (README, "Retrieval chosen per language"). English questions over Arabic text:
-    # best-sentence and passage vectors with BM25 over the bridged and dictionary terms, BM25 weighted
+    # development data (docs/measurements.md, "Retrieval chosen per language"). English questions over
+    # Arabic text: best-sentence and passage vectors with BM25 over the bridged and dictionary terms, BM25 weighted
     # twice (hit@5 0.945 on XQuAD-dev's validation part and 0.80 on the seed English questions, against
     # 0.81 and 0.85 for the earlier sentence + BM25 + bridged fusion); the bridged dense ranking lowered
     # hit@5 on XQuAD-dev and costs a second forward pass. Arabic: see ARABIC_RANKINGS.

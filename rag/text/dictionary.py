@@ -4,8 +4,8 @@ Debian's ``dict-freedict-eng-ara`` package installs ``/usr/share/dictd/freedict-
 an index of ``headword<TAB>offset<TAB>length`` lines (base-64 numbers) into a gzip-compressed file of
 entries, each a headword line then its Arabic renderings. The query stage adds a question word's Arabic
 renderings to the BM25 query of an English question (on XQuAD-dev's validation part this lifted English
-hit@1 from 0.671 to 0.734 with hit@5 0.958 → 0.962; see the README). No dictionary installed: English
-questions are retrieved without it.
+hit@1 from 0.671 to 0.734 with hit@5 0.958 → 0.962; see docs/measurements.md). No dictionary installed:
+English questions are retrieved without it.
 """
 
 from __future__ import annotations
