@@ -18,7 +18,14 @@ from functools import partial
 import numpy as np
 
 from rag.answer import AnswerRequest, BackendContext, abstain_text
-from rag.answer.grounding import mentions_subject, quoted_anywhere, speech_subject, subject_forms, unknown_words
+from rag.answer.grounding import (
+    absent_names,
+    mentions_subject,
+    quoted_anywhere,
+    speech_subject,
+    subject_forms,
+    unknown_words,
+)
 from rag.answer.refusal import features
 from rag.answer.short import question_type, short_answer_for
 from rag.ingest.chunk import is_heading
@@ -183,8 +190,9 @@ class ExtractiveAnswerer:
         """The chosen sentences, the evidence behind the decision, and whether to abstain.
 
         Refused whatever the evidence: a Latin-script name in an Arabic question that the corpus never mentions
-        in either script, a rare name of an Arabic question that the best quote lacks (``missing_name``; in
-        English, capitalized words are too often not names for that), and
+        in either script, an English question none of whose names the corpus mentions when the dictionary
+        writes one of them as a name (``absent_names``), a rare name of an Arabic question that the best quote
+        lacks (``missing_name``; in English, capitalized words are too often not names for that), and
         "what did X say" when no retrieved sentence has X speaking. Otherwise the profile's refusal model
         weighs the evidence (``rag.answer.refusal``).
         """
@@ -220,12 +228,15 @@ class ExtractiveAnswerer:
         )
         p = round(model.p_answerable(features(evidence, request.language)), 4)
         # A Latin name in an Arabic question stands out; in English every name is capitalized Latin, and
-        # transliteration misses too many spellings to refuse on it alone (the model weighs it instead).
-        latin = [w for w in unknown if re.fullmatch(r"[A-Za-z]+", w)] if request.language == "ar" else []
+        # transliteration misses too many spellings to refuse on one alone (the model weighs it): an English
+        # question is refused on its names only when the corpus knows none of them and the dictionary writes
+        # one as a name ("Canada" -> كندا), so that the absence is not a missed transliteration.
+        absent = (" ".join(w for w in unknown if re.fullmatch(r"[A-Za-z]+", w)) if request.language == "ar"
+                  else ", ".join(absent_names(request.question, unknown, self.translate)))
         subject = speech_subject(request.question)
         reason, missing = None, None
-        if latin:
-            reason, missing = "name", " ".join(latin)
+        if absent:
+            reason, missing = "name", absent
         elif evidence.missing_name is not None and request.language == "ar":
             reason, missing = "name", evidence.missing_name
         elif subject is not None and not quoted_anywhere(subject, [c.text for c in ranked], self.names):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from rag.answer.short import QUESTION_WORDS
 from rag.text.analyze import analyze, analyze_query, stopwords
 from rag.text.normalize import normalize, strip_marks, tokenize
-from rag.text.translit import NameIndex
+from rag.text.translit import NameIndex, question_names
 
 # Words that ask rather than say what is asked about: the question words, and the frames of "what did X say".
 _ASKING = QUESTION_WORDS | frozenset(normalize(w, lexical=True) for w in "رأي موقف بكم منذ a an of".split())
@@ -89,6 +89,40 @@ def unknown_words(question: str, language: str, vocabulary: Mapping[str, object]
             if terms and not any(t in vocabulary for t in terms):
                 out.append(w)
     return out
+
+
+def absent_names(question: str, unknown: Sequence[str], translate: Callable[[str], Sequence[str]] | None) -> list[str]:
+    """The names an English question asks about, as written (adjacent words together), when the corpus
+    mentions none of them and the dictionary writes one as a name (its first rendering one word without the
+    article: "Canada" -> كندا, not "Championship" -> البطولة); else nothing. ``unknown`` is
+    ``unknown_words(question, "en", ...)``.
+
+    A name the dictionary does not know may be a transliteration the corpus spells otherwise, and a question
+    naming one thing the corpus knows ("Joseph Priestley": بريستلي) may be about it: neither is refused on
+    this alone.
+
+    Example: ``absent_names("What is the capital of Canada?", ["Canada"], {"Canada": ["كندا"]}.get) == ["Canada"]``
+    """
+    if translate is None:
+        return []
+    asked = set(question_names(question, "en"))
+    missing = {w for w in unknown if w.lower() in asked}
+    if not asked or {w.lower() for w in missing} != asked:
+        return []
+
+    def a_name(word: str) -> bool:
+        renderings = translate(word) or [""]
+        return bool(renderings[0]) and " " not in renderings[0].strip() and not renderings[0].startswith("ال")
+
+    if not any(a_name(w) for w in missing):
+        return []
+    runs: list[list[str]] = [[]]
+    for word in re.findall(r"[A-Za-z][A-Za-z0-9]*", question):
+        if word in missing:
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+    return [" ".join(run) for run in runs if run]
 
 
 def _rendered(word: str, translate: Callable[[str], Sequence[str]],

@@ -293,8 +293,10 @@ def tiny(tmp_path_factory, settings_factory, embedder):
                               vocab_vectors=index.vocab_vectors, profile=profile)
         return AnswerRequest(query, retriever.retrieve(query, k=3), index.documents)
 
-    def answer(question: str, *, check_names: bool = True) -> tuple[ExtractiveAnswerer, AnswerRequest, Answer]:
-        answerer = ExtractiveAnswerer(sentence_vector, idf, names if check_names else None, profile)
+    def answer(question: str, *, check_names: bool = True,
+               translate=None) -> tuple[ExtractiveAnswerer, AnswerRequest, Answer]:
+        answerer = ExtractiveAnswerer(sentence_vector, idf, names if check_names else None, profile,
+                                      translate=translate)
         request = request_for(question)
         *deltas, final = answerer.stream(request)
         assert isinstance(final, Answer) and "".join(deltas) == final.text
@@ -356,6 +358,26 @@ def test_unknown_name_in_english_question_proves_nothing(tiny):
     answerer, request, _ = answer("What is the value of the Quorvax deal with Al Waha group?")
     chosen, _, _ = answerer.decide(request)
     assert answerer.missing_name(request, chosen) is None
+
+
+@pytest.mark.slow
+def test_english_question_whose_names_the_corpus_never_mentions_abstains(tiny):
+    # A dictionary that writes "Canada" as a name (one word, no article): the corpus has none of its spellings.
+    dictionary = {"canada": ["كندا"], "championship": ["البطولة"], "quorvax": ["كورفاكس"]}
+
+    def translate(word: str) -> list[str]:
+        return dictionary.get(word.lower(), [])
+
+    _, answer = tiny
+    _, _, final = answer("What is the capital of Canada?", translate=translate)
+    assert final.abstained  # although the refusal model would answer anything (ALWAYS_ANSWER)
+    assert final.evidence.reason == "name" and final.evidence.missing == "Canada"
+    assert "Canada" in final.text
+    # Without the dictionary, or for a word it renders as a common noun, the model decides (here: answers).
+    assert not answer("What is the capital of Canada?")[2].abstained
+    assert not answer("Who won the Championship?", translate=translate)[2].abstained
+    # A question naming one thing the corpus knows is not refused on its other names.
+    assert not answer("Did Zephyrion open an office in Canada?", translate=translate)[2].abstained
 
 
 # --- one quote per fact ------------------------------------------------------------------------------

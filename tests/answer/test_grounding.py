@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.answer.grounding import (
+    absent_names,
     content_words,
     mentions_subject,
     quoted_anywhere,
@@ -64,6 +65,25 @@ def test_unknown_words_in_either_script():
     # English content words are never unknown (an Arabic corpus has none); the first word is not a name.
     assert unknown_words("Why did the partnership grow?", "en", VOCAB, NAMES) == []
     assert unknown_words("Nvidia signed what?", "en", VOCAB, NAMES) == []
+
+
+def test_absent_names_of_an_english_question():
+    dictionary = {"canada": ["كندا"], "championship": ["البطولة"], "statement": ["بيان"]}.get
+
+    def translate(word: str) -> list[str]:
+        return dictionary(word.lower(), [])
+
+    def absent(question: str) -> list[str]:
+        return absent_names(question, unknown_words(question, "en", VOCAB, NAMES, translate), translate)
+
+    assert absent("What is the capital of Canada?") == ["Canada"]
+    dictionary = {"canada": ["كندا"], "thomas": ["توماس"], "pittsburgh": ["بيتسبيرج"]}.get
+    assert absent("How many goals did Thomas Davis score in Pittsburgh?") == ["Thomas Davis", "Pittsburgh"]
+    assert absent("Did Canada sign with Microsoft?") == []  # Microsoft (مايكروسوفت) is in the corpus
+    assert absent("Who won the Championship?") == []  # البطولة: a common noun, its absence proves less
+    assert absent("Who is Quorvax?") == []  # not in the dictionary: maybe a transliteration missed
+    assert absent("What is the deal worth?") == []  # no name asked about
+    assert absent_names("What is the capital of Canada?", ["Canada"], None) == []
 
 
 def test_a_word_with_a_proclitic_or_a_shadda_is_looked_up_whole():

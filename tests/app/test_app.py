@@ -533,6 +533,11 @@ def test_the_questions_a_new_user_tried_behave_as_they_expect(server, browser, p
         value = chat.ask("ما قيمة الصفقة بين OpenAI وأمازون؟")
         assert "abstained" not in value.get_attribute("class")
         assert "38 مليار دولار" in value.locator(".short-answer").first.text_content()
+
+        # A place the articles never name, asked in English: refused, naming it (the dictionary writes it كندا).
+        canada = chat.ask("What is the capital of Canada?")
+        assert "abstained" in canada.get_attribute("class")
+        assert "do not mention Canada" in canada.text_content()
         assert chat.dialogs == []
     finally:
         chat.close()
