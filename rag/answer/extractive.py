@@ -27,7 +27,7 @@ from rag.answer.grounding import (
     unknown_words,
 )
 from rag.answer.refusal import features
-from rag.answer.short import question_type, short_answer_for
+from rag.answer.short import counts_what_is_asked, question_type, short_answer_for
 from rag.ingest.chunk import is_heading
 from rag.profile import Profile
 from rag.retrieve.hybrid import term_overlap
@@ -175,6 +175,12 @@ class ExtractiveAnswerer:
                 cos = float(self.sentence_vector(hit.chunk.chunk_id, i) @ q)
                 cov = weighted_coverage(query_terms, set(analyze(text)), self.idf)
                 out.append(Candidate(rank, hit, start, end, text, cos, cov, satisfies_cue(text, cue), sentence=i))
+        if cue == "number":
+            # "كم جزيرة": when some sentence counts islands, a sentence counting something else meets no cue.
+            counts = [counts_what_is_asked(request.question, c.text) for c in out]
+            if any(counts):
+                for c, counted in zip(out, counts, strict=True):
+                    c.cue = c.cue and bool(counted)
         w = self.profile.weights
         for c in out:
             c.score = w.cosine * c.cosine + w.coverage * c.coverage + w.cue * c.cue - w.rank * c.hit_rank

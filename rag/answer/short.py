@@ -528,6 +528,24 @@ def _skeletons(norm: str) -> frozenset[str]:
     return frozenset(f for f in forms if len(f) >= 2)
 
 
+def counts_what_is_asked(question: str, sentence: str) -> bool | None:
+    """Whether ``sentence`` holds a count of what a "how many" question counts (the number with that word,
+    singular or plural: "كم جزيرة" and "ثلاث جزر"); None when the question counts nothing that can be told.
+
+    Example: ``counts_what_is_asked("كم جزيرة في الأرخبيل؟", "يضم الأرخبيل ثلاث جزر") is True``
+    """
+    counted = _counted_noun(question) if question_type(question) == "count" else frozenset()
+    if not counted:
+        return None
+    tokens = _tokens(sentence)
+    for i, j, kind in _number_spans(tokens):
+        if kind == "number" and j < len(tokens) and _counted(tokens[j]):
+            j += 1
+        if any(_skeletons(tokens[k].norm) & counted for k in range(i, j)):
+            return True
+    return False
+
+
 def typed_answer(question: str, sentence: str, match_text: str | None = None) -> tuple[int, int] | None:
     """The ``(start, end)`` offsets of the typed value a typed question asks for, or None (another
     question type, or no value of that type in the sentence).

@@ -380,6 +380,29 @@ def test_english_question_whose_names_the_corpus_never_mentions_abstains(tiny):
     assert not answer("Did Zephyrion open an office in Canada?", translate=translate)[2].abstained
 
 
+def test_a_count_question_prefers_the_sentence_counting_what_it_asks():
+    import numpy as np
+
+    from rag.types import Chunk, Document, Hit, Query
+
+    text = "يتبع الأرخبيل اثنتا عشرة مقاطعة إدارية.\nويضم الأرخبيل ثلاث جزر مأهولة.\n"
+    a, b = text.index("يتبع"), text.index("ويضم")
+    chunk = Chunk("d#0", "d", 0, text, 0, len(text), ((a, b - 1), (b, len(text) - 1)))
+    doc = Document("d", "الأرخبيل", text, "0" * 64)
+    vectors = {0: np.array([1.0, 0.0]), 1: np.array([0.96, 0.28])}  # the provinces sentence is closer
+    answerer = ExtractiveAnswerer(lambda chunk_id, i: vectors[i], {}, None, Profile())
+
+    def ranked(question: str) -> list[str]:
+        query = Query(question, "ar", question, question, np.array([1.0, 0.0]))
+        request = AnswerRequest(query, [Hit(chunk, 1.0)], {"d": doc})
+        return [c.text for c in answerer.candidates(request, [], "number")]
+
+    # Both sentences hold a number; only one counts islands, so only it meets the cue and comes first.
+    assert ranked("كم جزيرة يضم الأرخبيل؟")[0].startswith("ويضم")
+    # A count question naming nothing to count leaves both numbers meeting the cue (the closer one first).
+    assert ranked("كم يبلغ العدد في الأرخبيل؟")[0].startswith("يتبع")
+
+
 # --- one quote per fact ------------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.short import question_type, short_answer, short_answer_for
+from rag.answer.short import counts_what_is_asked, question_type, short_answer, short_answer_for
 from rag.types import Citation
 
 
@@ -150,3 +150,15 @@ def test_match_text_lets_an_english_question_find_its_words_in_an_arabic_sentenc
     assert _span(question, sentence) != "الدار البيضاء"  # no word of the question is in the sentence
     span = short_answer(question, sentence, match_text=question + " أكبر مدن")
     assert sentence[span[0] : span[1]] == "الدار البيضاء"
+
+
+def test_a_sentence_counts_what_the_question_counts():
+    question = "كم جزيرة يضم الأرخبيل؟"
+    assert counts_what_is_asked(question, "يضم الأرخبيل ثلاث جزر كبيرة") is True  # plural meets singular
+    assert counts_what_is_asked(question, "يضم الأرخبيل 12 جزيرة") is True
+    assert counts_what_is_asked(question, "يتبع الأرخبيل اثنتي عشرة مقاطعة") is False
+    assert counts_what_is_asked(question, "لا رقم هنا") is False
+    assert counts_what_is_asked("كم عدد الثواني المتبقية؟", "تبقى 17 ثانية على النهاية") is True
+    # Nothing to tell: not a count question, or no counted word.
+    assert counts_what_is_asked("ما عاصمة مصر؟", "القاهرة عاصمة مصر منذ 969") is None
+    assert counts_what_is_asked("كم؟", "ثلاث جزر") is None
