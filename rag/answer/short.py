@@ -454,10 +454,10 @@ def _typed(tokens: list[_Token], shared: list[bool], qtype: str, question: str) 
             if all(k in in_date for k in range(i, j)):
                 continue  # nor by the day of a date ("3 نوفمبر")
             fit = 0 if kind in wanted[:1] else (1 if kind in wanted else 3)
-            if qtype in ("count", "amount") and kind == "number" and j < len(tokens) and _counted(tokens[j]):
-                j += 1  # "21 فيلما", "10 غيغاوات": the number with what it counts or measures
+            if qtype in ("count", "amount"):
+                j = _with_what_is_counted(tokens, j, kind)
             # "كم جزيرة": the number of islands ("ثلاث جزر"), not of provinces ("اثنتي عشر مقاطعة").
-            agrees = bool(counted) and any(_skeletons(tokens[k].norm) & counted for k in range(i, j))
+            agrees = _agrees(tokens, i, j, counted)
             options.append((not agrees, fit, _distance((i, j), shared), i, j))
         if options:
             *_, i, j = min(options)
@@ -496,6 +496,7 @@ def _ago_spans(tokens: list[_Token]) -> list[tuple[int, int]]:
 _COUNT_FILLERS = _forms("عدد من كان كانت يبلغ تبلغ بلغ بلغت")
 
 
+@lru_cache(maxsize=1024)
 def _counted_noun(question: str) -> frozenset[str]:
     """The skeletons of what a "how many" question counts ("كم جزيرة" -> جزيرة; "how many islands" ->
     islands), or none."""
@@ -538,12 +539,18 @@ def counts_what_is_asked(question: str, sentence: str) -> bool | None:
     if not counted:
         return None
     tokens = _tokens(sentence)
-    for i, j, kind in _number_spans(tokens):
-        if kind == "number" and j < len(tokens) and _counted(tokens[j]):
-            j += 1
-        if any(_skeletons(tokens[k].norm) & counted for k in range(i, j)):
-            return True
-    return False
+    return any(_agrees(tokens, i, _with_what_is_counted(tokens, j, kind), counted)
+               for i, j, kind in _number_spans(tokens))
+
+
+def _with_what_is_counted(tokens: list[_Token], j: int, kind: str) -> int:
+    """The end of a bare number's span taken with the word it counts or measures ("21 فيلما", "10 غيغاوات")."""
+    return j + 1 if kind == "number" and j < len(tokens) and _counted(tokens[j]) else j
+
+
+def _agrees(tokens: list[_Token], i: int, j: int, counted: frozenset[str]) -> bool:
+    """Whether tokens ``[i, j)`` name what a question counts (``_counted_noun``), singular or plural."""
+    return bool(counted) and any(_skeletons(tokens[k].norm) & counted for k in range(i, j))
 
 
 def typed_answer(question: str, sentence: str, match_text: str | None = None) -> tuple[int, int] | None:
