@@ -143,6 +143,7 @@ def test_transliteration_index_is_built_once_and_follows_the_profile(seed_pipeli
         seed_pipeline.use_profile(profile)
 
 
+@pytest.mark.slow
 def test_unknown_backend_is_a_config_error(seed_pipeline):
     with pytest.raises(ConfigError, match="nonexistent"):
         seed_pipeline.answerer("nonexistent")

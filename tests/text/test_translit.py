@@ -79,10 +79,16 @@ def test_skeletons_index_a_vocabulary_once_for_many_questions():
     vocab = ["شركه", "غيغاوات", "مايكروسوفت", "امازون", "انفيديا", "سحابه", "سام"]
     skeletons = Skeletons(vocab)
     assert len(skeletons) == len(vocab)
+
+    def every_word(words: list[str], min_len: int = 3) -> list[str]:  # the oracle: a pass over the vocabulary
+        wanted = {latin_skeleton(f) for w in words for f in (w, w.removesuffix("s"))}
+        return [v for v in vocab if len(arabic_skeleton(v)) >= min_len and arabic_skeleton(v) in wanted]
+
     for words in (["gigawatts", "nvidia", "microsoft", "amazon"], ["amazon", "gigawatt"], ["sam"], ["quorvax"], []):
-        assert skeletons.transliterations(words) == transliterations(words, vocab)
+        assert skeletons.transliterations(words) == every_word(words)
+        assert transliterations(words, vocab) == every_word(words)
+    assert Skeletons(vocab, min_len=2).transliterations(["sam"]) == every_word(["sam"], 2) == ["سام"]
     assert skeletons.transliterations(["amazon", "nvidia"]) == ["امازون", "انفيديا"]  # the vocabulary's order
-    assert Skeletons(vocab, min_len=2).transliterations(["sam"]) == ["سام"]
 
 
 # --- question_names --------------------------------------------------------------------------------
