@@ -1,9 +1,12 @@
 """The gold Q&A set: load a JSON Lines file, validate every line, check evidence against the articles.
 
 One object per line with exactly the fields ``id, lang, question, answers, sources, evidence``
-and, for a follow-up question, an optional ``follows`` naming an earlier id. Everything is
-validated before anything is returned; the first problem raises ``GoldFileError`` with the file
-name, the line number and the field.
+and, for a follow-up question, an optional ``follows`` naming an earlier id. An unanswerable question
+(``answers`` empty) may say why with an optional ``unanswerable``: ``"article"`` when the article it asks
+about is not in the corpus (``rag gold import --hold-out-articles``), ``"paragraph"`` when its article is
+in the corpus but does not answer it (SQuAD 2.0's ``is_impossible``); ``rag eval`` reports refusals per
+kind. Everything is validated before anything is returned; the first problem raises ``GoldFileError``
+with the file name, the line number and the field.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from rag.errors import GoldFileError
 from rag.types import LANGUAGES
 
 REQUIRED_FIELDS = ("id", "lang", "question", "answers", "sources", "evidence")
-OPTIONAL_FIELDS = ("follows",)
+OPTIONAL_FIELDS = ("follows", "unanswerable")
+#: Why an unanswerable question is unanswerable: its article is not in the corpus, or its article is but
+#: does not answer it.
+UNANSWERABLE_KINDS = ("article", "paragraph")
 _LIST_FIELDS = ("answers", "sources", "evidence")
 
 
@@ -34,6 +40,7 @@ class GoldItem:
         sources: Document ids (file names) of every article that answers it.
         evidence: Verbatim spans of those articles that contain the answer.
         follows: The id of the question this one leans on (a follow-up), else None.
+        unanswerable: For an unanswerable question, why: one of ``UNANSWERABLE_KINDS``, or None (not said).
         line: Its line number in the gold file (0 when not read from a file); not compared.
     """
 
@@ -44,6 +51,7 @@ class GoldItem:
     sources: tuple[str, ...]
     evidence: tuple[str, ...]
     follows: str | None = None
+    unanswerable: str | None = None
     line: int = field(default=0, compare=False)
 
     @property
@@ -200,7 +208,14 @@ def _parse_line(line: str, where: str, seen: set[str]) -> GoldItem:
         follows = _non_empty_string(obj, "follows", where)
         if follows not in seen:
             raise GoldFileError(f'{where}: field "follows" must name an earlier id, got "{follows}"')
-    return GoldItem(item_id, lang, question, answers, sources, evidence, follows)
+    kind = obj.get("unanswerable")
+    if kind is not None:
+        if kind not in UNANSWERABLE_KINDS:
+            got = json.dumps(kind, ensure_ascii=False)
+            raise GoldFileError(f'{where}: field "unanswerable" must be "article" or "paragraph", got {got}')
+        if answers:
+            raise GoldFileError(f'{where}: field "unanswerable" is only for a question whose "answers" are empty')
+    return GoldItem(item_id, lang, question, answers, sources, evidence, follows, kind)
 
 
 def _non_empty_string(obj: dict[str, Any], name: str, where: str) -> str:

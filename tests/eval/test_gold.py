@@ -213,6 +213,17 @@ def test_wrong_lang_message_reads_well(tmp_path: Path) -> None:
         load_gold(path)
 
 
+def test_unanswerable_kind_is_article_or_paragraph_and_only_without_answers(tmp_path: Path) -> None:
+    empty = {"answers": [], "sources": [], "evidence": []}
+    path = _write(tmp_path, [_line(id="q1", unanswerable="paragraph", **empty),
+                             _line(id="q2", unanswerable="article", **empty), _line(id="q3", **empty)])
+    assert [item.unanswerable for item in load_gold(path)] == ["paragraph", "article", None]
+    for bad, message in [(_line(unanswerable="passage", **empty), 'must be "article" or "paragraph", got "passage"'),
+                         (_line(unanswerable="paragraph"), 'only for a question whose "answers" are empty')]:
+        with pytest.raises(GoldFileError, match=f'line 1: field "unanswerable" .*{message}'):
+            load_gold(_write(tmp_path, [bad]))
+
+
 def test_missing_file_and_non_utf8_raise_gold_file_error(tmp_path: Path) -> None:
     with pytest.raises(GoldFileError, match="not found"):
         load_gold(tmp_path / "absent.jsonl")
