@@ -81,7 +81,7 @@ def quote_examples(gold: GoldSet, *, progress: bool = False) -> list[QuoteExampl
     assert isinstance(answerer, ExtractiveAnswerer)
     out = []
     for item in tqdm(gold.items, desc="quotes", unit="q", disable=not progress):
-        if not item.answers or item.follows is not None:
+        if not item.answers or item.follow_up:
             continue
         query = pipeline.prepare(item.question, backend="extractive")
         candidates = answerer.candidates_for(AnswerRequest(query, pipeline.retrieve(query), pipeline.documents))

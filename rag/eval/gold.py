@@ -5,8 +5,15 @@ and, for a follow-up question, an optional ``follows`` naming an earlier id. An 
 (``answers`` empty) may say why with an optional ``unanswerable``: ``"article"`` when the article it asks
 about is not in the corpus (``rag gold import --hold-out-articles``), ``"paragraph"`` when its article is
 in the corpus but does not answer it (SQuAD 2.0's ``is_impossible``); ``rag eval`` reports refusals per
-kind. Everything is validated before anything is returned; the first problem raises ``GoldFileError``
-with the file name, the line number and the field.
+kind.
+
+A line may instead hold a conversation, asked turn by turn as a person chats:
+``{"id": "c-01", "turns": [{"lang", "question", "answers", "sources", "evidence"}, ...]}``. Each turn has a
+question line's fields except ``id`` (turn n of ``c-01`` is ``c-01.n``) and ``follows`` (a turn is asked
+after the turns before it); a turn the articles do not answer has empty lists, as a question line does.
+
+Everything is validated before anything is returned; the first problem raises ``GoldFileError``
+with the file name, the line number (and turn) and the field.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ OPTIONAL_FIELDS = ("follows", "unanswerable")
 #: does not answer it.
 UNANSWERABLE_KINDS = ("article", "paragraph")
 _LIST_FIELDS = ("answers", "sources", "evidence")
+#: A conversation line's fields, and those a turn may have (a question line's, less ``id`` and ``follows``).
+CONVERSATION_FIELDS = ("id", "turns")
+TURN_FIELDS = tuple(f for f in REQUIRED_FIELDS + OPTIONAL_FIELDS if f not in ("id", "follows"))
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class GoldItem:
         evidence: Verbatim spans of those articles that contain the answer.
         follows: The id of the question this one leans on (a follow-up), else None.
         unanswerable: For an unanswerable question, why: one of ``UNANSWERABLE_KINDS``, or None (not said).
+        conversation: The id of the conversation this turn belongs to, else None (a question line).
+        turn: Its position in that conversation, from 1 (0 for a question line).
         line: Its line number in the gold file (0 when not read from a file); not compared.
     """
 
@@ -52,12 +64,19 @@ class GoldItem:
     evidence: tuple[str, ...]
     follows: str | None = None
     unanswerable: str | None = None
+    conversation: str | None = None
+    turn: int = 0
     line: int = field(default=0, compare=False)
 
     @property
     def answerable(self) -> bool:
         """Whether the articles answer the question."""
         return bool(self.answers)
+
+    @property
+    def follow_up(self) -> bool:
+        """Whether it is asked after earlier turns: a conversation's second turn or later, or a ``follows`` line."""
+        return self.turn > 1 or self.follows is not None
 
 
 def load_gold(path: Path) -> list[GoldItem]:
@@ -87,13 +106,21 @@ def load_gold(path: Path) -> list[GoldItem]:
 
     items: list[GoldItem] = []
     seen: set[str] = set()
+    conversations: set[str] = set()
     # Split on "\n" only: str.splitlines would also break on U+2028, which JSON allows inside strings.
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        item = _parse_line(line, f"{path.name} line {number}", seen)
-        seen.add(item.id)
-        items.append(replace(item, line=number))
+        where = f"{path.name} line {number}"
+        obj = _read_object(line, where)
+        if "turns" in obj:
+            parsed = _parse_conversation(obj, where, seen, conversations)
+            conversations.add(parsed[0].conversation or "")
+        else:
+            parsed = [_parse_question(obj, where, seen)]
+        for item in parsed:
+            seen.add(item.id)
+            items.append(replace(item, line=number))
     if not items:
         raise GoldFileError(
             f"{path}: the gold file holds no question (it is empty or only blank lines); "
@@ -163,8 +190,8 @@ def check_evidence(items: Iterable[GoldItem], documents: Mapping[str, str]) -> l
     return problems
 
 
-def _parse_line(line: str, where: str, seen: set[str]) -> GoldItem:
-    """Turn one JSON line into a GoldItem, or raise GoldFileError naming ``where`` and the field."""
+def _read_object(line: str, where: str) -> dict[str, Any]:
+    """One JSON line as an object, or GoldFileError naming ``where``."""
     try:
         obj = json.loads(line, object_pairs_hook=_reject_duplicate_keys)
     except _DuplicateKeyError as e:
@@ -173,7 +200,47 @@ def _parse_line(line: str, where: str, seen: set[str]) -> GoldItem:
         raise GoldFileError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from e
     if not isinstance(obj, dict):
         raise GoldFileError(f"{where}: expected a JSON object, got {_json_type(obj)}")
+    return obj
 
+
+def _parse_conversation(obj: dict[str, Any], where: str, seen: set[str], conversations: set[str]) -> list[GoldItem]:
+    """A conversation line's turns as GoldItems (ids ``<id>.1``, ``<id>.2``, ...), or GoldFileError naming
+    ``where``, the turn and the field."""
+    for name in obj:
+        if name not in CONVERSATION_FIELDS:
+            raise GoldFileError(
+                f'{where}: unknown field "{name}" in a conversation (allowed: {", ".join(CONVERSATION_FIELDS)}; '
+                "the question fields go in each turn)"
+            )
+    if "id" not in obj:
+        raise GoldFileError(f'{where}: missing field "id" (a conversation\'s id)')
+    conversation = _non_empty_string(obj, "id", where)
+    if conversation in conversations:
+        raise GoldFileError(f'{where}: field "id" repeats the earlier conversation id "{conversation}"')
+    turns = obj["turns"]
+    if not isinstance(turns, list) or not turns:
+        got = "an empty list" if turns == [] else _json_type(turns)
+        raise GoldFileError(f'{where}: field "turns" must be a non-empty list of turn objects, got {got}')
+    items: list[GoldItem] = []
+    for number, turn in enumerate(turns, start=1):
+        at = f"{where}, turn {number}"
+        if not isinstance(turn, dict):
+            raise GoldFileError(f"{at}: expected a JSON object, got {_json_type(turn)}")
+        for name in turn:
+            if name in ("id", "follows"):
+                raise GoldFileError(
+                    f'{at}: field "{name}" is not allowed in a turn (its id is "{conversation}.{number}", '
+                    "and it follows the turns before it)"
+                )
+            if name not in TURN_FIELDS:
+                raise GoldFileError(f'{at}: unknown field "{name}" (allowed in a turn: {", ".join(TURN_FIELDS)})')
+        item = _parse_question({"id": f"{conversation}.{number}", **turn}, at, seen)
+        items.append(replace(item, conversation=conversation, turn=number))
+    return items
+
+
+def _parse_question(obj: dict[str, Any], where: str, seen: set[str]) -> GoldItem:
+    """Turn one question object into a GoldItem, or raise GoldFileError naming ``where`` and the field."""
     for name in REQUIRED_FIELDS:
         if name not in obj:
             raise GoldFileError(f'{where}: missing field "{name}"')

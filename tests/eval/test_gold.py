@@ -256,3 +256,63 @@ def test_sources_missing_from_the_corpus_name_file_line_and_article(tmp_path):
     warnings = check_sources(items, ["a.txt"], path, allow_missing=True)
     assert warnings == ['gold.jsonl line 2: "sources" names "gone.txt" (a), which is not an article of the corpus']
     assert check_sources(items, ["a.txt", "gone.txt"], path) == []
+
+
+# --- conversations -----------------------------------------------------------
+
+TURN = {k: v for k, v in GOOD.items() if k != "id"}
+UNANSWERED_TURN = {**TURN, "question": "ومن اشتراها؟", "answers": [], "sources": [], "evidence": []}
+
+
+def _conversation(**changes: object) -> str:
+    obj = {"id": "c-01", "turns": [TURN, {**TURN, "question": "وكم مدتها؟"}], **changes}
+    return json.dumps({k: v for k, v in obj.items() if v is not _DROP}, ensure_ascii=False)
+
+
+def test_a_conversation_line_becomes_its_turns_in_order(tmp_path: Path) -> None:
+    turns = [TURN, UNANSWERED_TURN, {**TURN, "lang": "en", "question": "And how long?"}]
+    path = _write(tmp_path, [_line(id="q1"), json.dumps({"id": "c-01", "turns": turns}, ensure_ascii=False)])
+    items = load_gold(path)
+    assert [(i.id, i.conversation, i.turn, i.line) for i in items] == [
+        ("q1", None, 0, 1), ("c-01.1", "c-01", 1, 2), ("c-01.2", "c-01", 2, 2), ("c-01.3", "c-01", 3, 2)
+    ]
+    assert [i.follow_up for i in items] == [False, False, True, True]
+    assert [i.answerable for i in items] == [True, True, False, True]
+    assert items[3].lang == "en" and items[3].answers == ("38 مليار",)
+
+
+def test_a_follows_line_is_a_follow_up_too(tmp_path: Path) -> None:
+    items = load_gold(_write(tmp_path, [_line(), _line(id="ar-002", follows="ar-001")]))
+    assert [i.follow_up for i in items] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        (_conversation(id=_DROP), 'line 2: missing field "id"'),
+        (_conversation(id=""), 'line 2: field "id" must not be empty'),
+        (_conversation(turns=[]), 'line 2: field "turns" must be a non-empty list of turn objects, got an empty list'),
+        (_conversation(turns={"question": "x"}), 'line 2: field "turns" must be a non-empty list'),
+        (_conversation(lang="ar"), 'line 2: unknown field "lang" in a conversation'),
+        (_conversation(turns=[TURN, "وكم مدتها؟"]), "line 2, turn 2: expected a JSON object, got a string"),
+        (_conversation(turns=[TURN, {**TURN, "follows": "c-01.1"}]), 'line 2, turn 2: field "follows" is not allowed'),
+        (_conversation(turns=[{**TURN, "id": "x"}]), 'line 2, turn 1: field "id" is not allowed'),
+        (_conversation(turns=[TURN, {**TURN, "note": "x"}]), 'line 2, turn 2: unknown field "note"'),
+        (_conversation(turns=[TURN, {k: v for k, v in TURN.items() if k != "answers"}]),
+         'line 2, turn 2: missing field "answers"'),
+        (_conversation(turns=[TURN, {**TURN, "lang": "fr"}]), 'line 2, turn 2: field "lang" must be "ar" or "en"'),
+        (_conversation(turns=[TURN, {**TURN, "sources": []}]), 'line 2, turn 2: field "sources" must be empty'),
+        (_conversation(turns=[TURN, {**UNANSWERED_TURN, "evidence": ["x y"]}]),
+         'line 2, turn 2: field "evidence" must be empty'),
+    ],
+)
+def test_a_malformed_conversation_names_file_line_turn_and_field(tmp_path: Path, bad_line: str, message: str) -> None:
+    with pytest.raises(GoldFileError, match="^gold_qa.jsonl " + message.replace("(", r"\(").replace(")", r"\)")):
+        load_gold(_write(tmp_path, [_line(), bad_line]))
+
+
+def test_a_repeated_conversation_id_or_a_taken_turn_id_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(GoldFileError, match='line 2: field "id" repeats the earlier conversation id "c-01"'):
+        load_gold(_write(tmp_path, [_conversation(), _conversation()]))
+    with pytest.raises(GoldFileError, match='line 2, turn 1: field "id" repeats the earlier id "c-01.1"'):
+        load_gold(_write(tmp_path, [_line(id="c-01.1"), _conversation()]))
