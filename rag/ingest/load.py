@@ -39,17 +39,45 @@ def title_of(text: str) -> str:
 def decode_article(data: bytes) -> str:
     """Decode an article's bytes: UTF-8 with or without BOM; line endings kept as they are.
 
+    UTF-16 is recognized and named (with how to convert it), not read: articles are UTF-8.
+
     Raises:
         ValueError: naming why the bytes are not a text article.
 
     Example: ``decode_article(b"\\xef\\xbb\\xbfnews\\r\\n") == "news\\r\\n"``
     """
+    encoding = utf16_encoding(data)
+    if encoding is not None:
+        raise ValueError(f"UTF-16 text, not UTF-8: convert it (e.g. iconv -f {encoding} -t UTF-8 FILE > NEW.txt) "
+                         "and remove the UTF-16 file")
     if b"\x00" in data:
         raise ValueError("binary file (contains NUL bytes), not UTF-8 text")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ValueError(f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from e
+
+
+def utf16_encoding(data: bytes) -> str | None:
+    """The ``iconv`` name of the UTF-16 encoding ``data`` is in, or None when it does not look like UTF-16.
+
+    A byte-order mark says so (``"UTF-16"``: iconv reads the order from it). Without one, text in UTF-16 has
+    a NUL byte in every other position wherever it is ASCII (spaces, digits, Latin letters) and in no other.
+
+    Example: ``utf16_encoding("news".encode("utf-16-le")) == "UTF-16LE"``
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) and not data.startswith(b"\xff\xfe\x00\x00"):  # not UTF-32
+        return "UTF-16"
+    if len(data) < 2 or len(data) % 2:
+        return None
+    for name, text_bytes, zero_bytes in (("UTF-16LE", data[0::2], data[1::2]), ("UTF-16BE", data[1::2], data[0::2])):
+        if b"\x00" not in text_bytes and zero_bytes.count(0) * 2 >= len(zero_bytes):
+            try:
+                data.decode(name.lower())
+            except UnicodeDecodeError:
+                return None
+            return name
+    return None
 
 
 def load_corpus(corpus_dir: Path, *, follow_symlinks: bool = False) -> tuple[list[Document], list[Skipped]]:

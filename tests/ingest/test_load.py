@@ -102,9 +102,12 @@ def test_other_files_are_ignored_silently_and_subfolders_are_listed(tmp_path):
         ("blank.txt", b" \r\n\t\n  ", ["empty"]),
         ("bom_only.txt", b"\xef\xbb\xbf", ["empty"]),
         ("binary.txt", b"\x00\x01\x02PK\x00data", ["binary", "NUL"]),
-        # UTF-16: ASCII text has NUL bytes; Arabic (U+06xx) has none but starts with the 0xff 0xfe BOM.
-        ("utf16_en.txt", "news".encode("utf-16"), ["binary"]),
-        ("utf16_ar.txt", "خبر".encode("utf-16"), ["not valid UTF-8", "0xff"]),
+        # UTF-16 is named, with how to convert it: with a byte-order mark, or ASCII-range text without one.
+        ("utf16_en.txt", "news".encode("utf-16"), ["UTF-16 text", "iconv -f UTF-16 -t UTF-8"]),
+        ("utf16_ar.txt", "خبر".encode("utf-16"), ["UTF-16 text", "iconv -f UTF-16 -t UTF-8"]),
+        ("utf16le.txt", "Deal: 38 billion".encode("utf-16-le"), ["UTF-16 text", "iconv -f UTF-16LE"]),
+        ("utf16be.txt", "Deal: 38 billion".encode("utf-16-be"), ["UTF-16 text", "iconv -f UTF-16BE"]),
+        ("utf32.txt", "news".encode("utf-32"), ["binary"]),
         ("latin1.txt", "Café à Paris".encode("latin-1"), ["not valid UTF-8", "0xe9"]),
     ],
 )
