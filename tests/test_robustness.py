@@ -254,6 +254,9 @@ BAD_QUESTIONS = [
     ("Сколько стоит сделка?", "notice"),
     ("ارزش قرارداد آمازون و اوپن‌ای‌آی چقدر است؟", "notice"),
     ("12345", "notice"),
+    ("<script>alert(1)</script>", "notice"),  # no letters left once the markup is set aside
+    ("<img src=x onerror=alert(1)>", "notice"),
+    ("&lt;script&gt;alert(document.cookie)&lt;/script&gt;", "notice"),
     ("", "empty"),
     ("   \n\t ", "empty"),
     ("\u200b\u2067\u2069", "empty"),
@@ -263,6 +266,7 @@ BAD_QUESTIONS = [
     ("ما قيمة\x07 الاتفاقية\x1b[0m بين OpenAI وأمازون؟", "answered"),
     ("\u202bما قيمة الاتفاقية\u200b بين OpenAI وأمازون؟\u202c", "answered"),
     ("<script>alert(1)</script> How much is the OpenAI Amazon deal worth?", "answered"),
+    ("<b>ما قيمة الاتفاقية بين OpenAI وأمازون؟</b>", "answered"),
     ("How much is the OpenAI Amazon deal worth? " * 46, "answered"),  # 1,978 characters
 ]
 

@@ -12,6 +12,7 @@ matched is what the user sees.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 
@@ -53,6 +54,11 @@ _FOREIGN_WORDS = frozenset(
     os um uma não com qual quem quando onde porque foi""".split()
 )
 _ELISION = re.compile(r"\b(?:l|d|qu|j|n|s|c)['’][a-zà-ÿ]")
+# Markup: script and style elements with their content (code, not words), comments, and tags (a "<" right
+# before a letter, "/" or "!", so "3 < 5 > 2" is not a tag). Only what is left is read for the language.
+_CODE_ELEMENT = re.compile(r"<(script|style)\b[^>]*>.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+_TAG = re.compile(r"</?[A-Za-z!][^<>]*>")
 
 
 def clean_question(question: str) -> str:
@@ -63,6 +69,17 @@ def clean_question(question: str) -> str:
     question = question.translate(_SEPARATORS)
     question = _CONTROL.sub("", question)
     return _INVISIBLE.sub("", question).strip()
+
+
+def strip_markup(text: str) -> str:
+    """``text`` without HTML markup: tags, comments, and script and style elements with their content.
+
+    Character references are decoded first, so an escaped tag is markup too.
+
+    Example: ``strip_markup("<b>Who</b> won? <script>alert(1)</script>") == "Who won? "``
+    """
+    text = html.unescape(text)
+    return _TAG.sub("", _COMMENT.sub("", _CODE_ELEMENT.sub("", text)))
 
 
 def question_language(text: str) -> str | None:
@@ -102,7 +119,8 @@ def validate_question(question: str, max_chars: int = 2000) -> str:
 
     Raises:
         QuestionError: not text, empty, longer than ``max_chars`` or holding a NUL character.
-        UnsupportedQuestionError: not in Arabic or English; its message is ``NOT_ANSWERED``.
+        UnsupportedQuestionError: not in Arabic or English once markup is set aside (``strip_markup``); its
+            message is ``NOT_ANSWERED``.
     """
     if not isinstance(question, str):
         raise QuestionError(f"the question must be text, got {type(question).__name__}")
@@ -115,7 +133,8 @@ def validate_question(question: str, max_chars: int = 2000) -> str:
         raise QuestionError(
             f"the question is too long ({len(stripped):,} characters; the limit is {max_chars:,})"
         )
-    if question_language(stripped) is None:
+    # Read without its markup: "<script>alert(1)</script>" has letters, but none that ask anything.
+    if question_language(strip_markup(stripped)) is None:
         raise UnsupportedQuestionError(NOT_ANSWERED)
     return stripped
 

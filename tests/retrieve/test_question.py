@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from rag.errors import QuestionError, UnsupportedQuestionError
-from rag.retrieve.question import NOT_ANSWERED, clean_question, question_language, validate_question
+from rag.retrieve.question import (
+    NOT_ANSWERED,
+    clean_question,
+    question_language,
+    strip_markup,
+    validate_question,
+)
 
 
 def test_clean_question_drops_controls_bidi_and_zero_width_and_keeps_line_breaks():
@@ -64,3 +70,29 @@ def test_validate_question_cleans_then_checks():
         validate_question("\u200b\u2067 \x07")
     with pytest.raises(QuestionError, match="2,001 characters"):
         validate_question("a " * 1000 + "b")
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("<script>alert(1)</script>", ""),
+        ("<SCRIPT src=x>alert(1)", ""),  # unclosed: the rest is script
+        ("<style>p { color: red }</style><p></p>", ""),
+        ("<img src=x onerror=alert(1)><!-- who? -->", ""),
+        ("&lt;script&gt;alert(1)&lt;/script&gt;", ""),  # escaped markup is markup
+        ("<b>Who</b> won? <script>x()</script>", "Who won? "),
+        ("<b>ما قيمة الصفقة؟</b>", "ما قيمة الصفقة؟"),
+        ("Is 3 < 5 and 7 > 2?", "Is 3 < 5 and 7 > 2?"),  # comparisons are not tags
+        ("AT&T", "AT&T"),
+    ],
+)
+def test_strip_markup(text, expected):
+    assert strip_markup(text) == expected
+
+
+def test_a_question_of_markup_only_gets_the_notice_and_markup_around_a_question_does_not():
+    for question in ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<b></b><i></i>"):
+        with pytest.raises(UnsupportedQuestionError):
+            validate_question(question)
+    question = "<script>alert(1)</script> How much is the deal worth?"
+    assert validate_question(question) == question  # kept whole: the markup is only set aside to read it
