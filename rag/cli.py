@@ -312,15 +312,13 @@ def _load_report(path: Path) -> dict:
 
 
 def cmd_gold_import(args: argparse.Namespace) -> int:
-    from rag.eval.squad import article_range, import_squad, parallel_questions, read_squad, write_import
+    from rag.eval.squad import import_squad, parallel_questions, read_squad, write_import
 
     articles = read_squad(args.file)
     parallel = parallel_questions(read_squad(args.questions_from)) if args.questions_from else None
     try:
-        if args.articles:
-            articles = articles[article_range(args.articles, len(articles))]
-        result = import_squad(articles, hold_out=args.hold_out_articles, seed=args.seed, parallel=parallel,
-                              parallel_lang=args.lang)
+        result = import_squad(articles, part=args.articles, hold_out=args.hold_out_articles, seed=args.seed,
+                              parallel=parallel, parallel_lang=args.lang)
     except ValueError as e:
         raise ConfigError(str(e)) from e
     write_import(result, args.corpus_out, args.gold_out)
@@ -329,10 +327,14 @@ def cmd_gold_import(args: argparse.Namespace) -> int:
         print(json.dumps(counts, ensure_ascii=False))
     else:
         langs = ", ".join(f"{n} {lang}" for lang, n in counts["by_language"].items())
+        kinds = counts["unanswerable_by_kind"]
+        merged = (f"; {counts['merged_articles']} repeated entries and {counts['merged_paragraphs']} repeated "
+                  "paragraphs merged" if counts["merged_articles"] or counts["merged_paragraphs"] else "")
         print(
             f"{counts['articles']} articles -> {args.corpus_out} ({counts['held_out_articles']} held out); "
             f"{counts['questions']} questions ({langs}; {counts['answerable']} answerable, "
-            f"{counts['unanswerable']} unanswerable) -> {args.gold_out}; {counts['skipped']} skipped"
+            f"{counts['unanswerable']} unanswerable: {kinds['article']} of held-out articles, "
+            f"{kinds['paragraph']} over their paragraph) -> {args.gold_out}; {counts['skipped']} skipped{merged}"
         )
     return 0
 
@@ -494,16 +496,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gold", help="gold question sets: import a standard benchmark")
     gold = p.add_subparsers(dest="gold_command", required=True)
     p = gold.add_parser(
-        "import", help="convert a SQuAD-v1.1-format file (SQuAD, ARCD, MLQA, XQuAD) into articles and a gold file"
+        "import", help="convert a SQuAD-format file (v1.1 or 2.0: SQuAD, ARCD, MLQA, XQuAD, AAQAD) into articles "
+        "and a gold file"
     )
-    p.add_argument("file", type=Path, help="the SQuAD v1.1 .json file")
+    p.add_argument("file", type=Path, help="the SQuAD .json file (v1.1, or 2.0 with is_impossible questions)")
     p.add_argument("--corpus-out", type=Path, required=True, help="new or empty folder for the article files")
     p.add_argument("--gold-out", type=Path, required=True, help="the gold .jsonl file to write")
     p.add_argument("--hold-out-articles", type=int, default=0, metavar="N",
                    help="keep N articles out of the corpus; their questions become unanswerable (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seeds the choice of held-out articles (default 0)")
     p.add_argument("--articles", metavar="START:END",
-                   help="import only these articles, by position in the file (e.g. :9, then 9: for the rest): "
+                   help="import only these articles, by position in the file after merging entries with the "
+                   "same title (e.g. :9, then 9: for the rest): "
                    "splits a benchmark by article into a development part and a report part")
     p.add_argument("--questions-from", type=Path, metavar="OTHER.json",
                    help="a parallel file with the same question ids: adds its questions, answered by FILE's spans")

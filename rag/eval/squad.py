@@ -1,10 +1,16 @@
-"""Import a SQuAD-v1.1-format file (SQuAD, ARCD, MLQA, XQuAD, TyDi-GoldP) as a corpus folder and a gold file.
+"""Import a SQuAD file (v1.1 or 2.0: SQuAD, ARCD, MLQA, XQuAD, TyDi-GoldP, AAQAD) as a corpus folder and a gold file.
 
 Each SQuAD article becomes one article file: its title on the first line, then its paragraphs, separated
-by blank lines. Each question becomes one gold item whose answers are verbatim spans of the article and
-whose evidence is the sentence(s) that contain the answer span. Holding out articles keeps them out of
-the corpus and turns their questions into unanswerable ones (answers, sources and evidence empty), which
-is how a reading-comprehension set, where every question is answerable, tests refusals.
+by blank lines. Entries with the same title are one article and identical paragraphs of an article one
+paragraph (``merge_articles``): some benchmarks ship one entry per question, repeating its title and
+paragraph. Each question becomes one gold item whose answers are verbatim spans of the article and
+whose evidence is the sentence(s) that contain the answer span.
+
+Unanswerable questions have answers, sources and evidence empty, and say why (the gold file's
+``unanswerable``): SQuAD 2.0's ``is_impossible`` questions are ``"paragraph"`` (their article stays in the
+corpus; its paragraph does not answer them), and every question of a held-out article is ``"article"``
+(holding out articles keeps them out of the corpus, which is how a reading-comprehension set, where every
+question is answerable, tests refusals).
 
 A parallel file with the same question ids (``questions_from``, as MLQA and XQuAD ship one per language)
 adds the same questions in another language, answered by the main file's spans: English questions over
@@ -27,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import GoldFileError
-from rag.eval.gold import REQUIRED_FIELDS, GoldItem, check_evidence, load_gold
+from rag.eval.gold import REQUIRED_FIELDS, UNANSWERABLE_KINDS, GoldItem, check_evidence, load_gold
 from rag.ingest.chunk import split_sentences
 from rag.text.normalize import detect_language
 
@@ -69,27 +75,36 @@ class ImportResult:
         items: The gold items, in file order (parallel-language items after their original).
         held_out: Titles of the articles kept out of the corpus.
         skipped: Question id -> why it was left out (an answer not found in its paragraph, an empty question).
+        merged_articles: Entries of the file folded into an earlier entry with the same title.
+        merged_paragraphs: Paragraphs folded into an identical earlier paragraph of the same article.
     """
 
     articles: dict[str, str]
     items: list[GoldItem]
     held_out: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    merged_articles: int = 0
+    merged_paragraphs: int = 0
 
     def counts(self) -> dict[str, Any]:
-        """Counts for a summary line: articles, held out, questions per language, answerable/unanswerable.
+        """Counts for a summary line: articles, held out, questions per language, answerable/unanswerable
+        (and unanswerable per kind), skipped, merged.
 
         Example: ``ImportResult({}, []).counts()["questions"] == 0``
         """
         by_lang = Counter(item.lang for item in self.items)
+        by_kind = Counter(item.unanswerable for item in self.items if not item.answerable)
         return {
             "articles": len(self.articles),
             "held_out_articles": len(self.held_out),
             "questions": len(self.items),
             "answerable": sum(item.answerable for item in self.items),
             "unanswerable": sum(not item.answerable for item in self.items),
+            "unanswerable_by_kind": {kind: by_kind[kind] for kind in UNANSWERABLE_KINDS},
             "by_language": dict(sorted(by_lang.items())),
             "skipped": len(self.skipped),
+            "merged_articles": self.merged_articles,
+            "merged_paragraphs": self.merged_paragraphs,
         }
 
 
@@ -168,7 +183,7 @@ def evidence_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
 
 
 def parse_squad(data: Any, where: str) -> list[dict[str, Any]]:
-    """Check a parsed SQuAD v1.1 object and return its articles (``data["data"]``).
+    """Check a parsed SQuAD (v1.1 or 2.0) object and return its articles (``data["data"]``).
 
     Example: ``parse_squad({"data": []}, "x.json") == []``
 
@@ -176,7 +191,7 @@ def parse_squad(data: Any, where: str) -> list[dict[str, Any]]:
         GoldFileError: naming ``where`` and the first field that is missing or has the wrong type.
     """
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise GoldFileError(f'{where}: not a SQuAD v1.1 file (expected an object with a "data" list)')
+        raise GoldFileError(f'{where}: not a SQuAD file (expected an object with a "data" list)')
     for a, article in enumerate(data["data"]):
         at = f"{where}: data[{a}]"
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
@@ -196,6 +211,8 @@ def parse_squad(data: Any, where: str) -> list[dict[str, Any]]:
                 for name, kind in (("id", (str, int)), ("question", str), ("answers", list)):
                     if not isinstance(qa.get(name), kind):
                         raise GoldFileError(f'{qt}: field "{name}" is missing or has the wrong type')
+                if not isinstance(qa.get("is_impossible", False), bool):
+                    raise GoldFileError(f'{qt}: field "is_impossible" must be true or false')
                 for n, answer in enumerate(qa["answers"]):
                     if not (isinstance(answer, dict) and isinstance(answer.get("text"), str)
                             and isinstance(answer.get("answer_start"), int)):
@@ -204,16 +221,16 @@ def parse_squad(data: Any, where: str) -> list[dict[str, Any]]:
 
 
 def read_squad(path: Path) -> list[dict[str, Any]]:
-    """Read and check a SQuAD v1.1 JSON file; returns its articles.
+    """Read and check a SQuAD (v1.1 or 2.0) JSON file; returns its articles.
 
     Raises:
-        GoldFileError: The file is missing, not JSON, or not in the SQuAD v1.1 format.
+        GoldFileError: The file is missing, not JSON, or not in the SQuAD format.
     """
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError as e:
-        raise GoldFileError(f"{path}: file not found; pass a SQuAD v1.1 .json file") from e
+        raise GoldFileError(f"{path}: file not found; pass a SQuAD (v1.1 or 2.0) .json file") from e
     except UnicodeDecodeError as e:
         raise GoldFileError(f"{path.name}: not valid UTF-8 at byte {e.start}") from e
     except json.JSONDecodeError as e:
@@ -268,9 +285,53 @@ def choose_held_out(n_articles: int, hold_out: int, seed: int) -> set[int]:
     return set(random.Random(seed).sample(range(n_articles), hold_out))
 
 
+def merge_articles(articles: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The articles with entries of the same title made one article, and identical paragraphs of an article
+    made one paragraph holding all their questions; first appearances keep their order.
+
+    Some benchmarks ship one entry per question, repeating its title and paragraph: imported as they are,
+    they would make article files that are exact duplicates (which the indexer skips). Titles compare as
+    the article file's first line (whitespace collapsed) and untitled entries are never merged; paragraphs
+    compare without surrounding whitespace, and a folded question's answer offsets move with it. The input
+    is not modified.
+
+    Example: ``len(merge_articles([{"title": "T", "paragraphs": [p]}, {"title": "T", "paragraphs": [p]}])) == 1``
+    """
+    merged: list[dict[str, Any]] = []
+    position: dict[str, int] = {}  # collapsed title -> its article's position in ``merged``
+    kept: dict[tuple[int, str], dict[str, Any]] = {}  # (position, stripped context) -> the paragraph kept
+    for article in articles:
+        title = " ".join(article.get("title", "").split())
+        a = position.get(title, len(merged)) if title else len(merged)
+        if a == len(merged):
+            merged.append({**article, "paragraphs": []})
+            if title:
+                position[title] = a
+        for paragraph in article["paragraphs"]:
+            key = (a, paragraph["context"].strip())
+            if key not in kept:
+                kept[key] = {**paragraph, "qas": list(paragraph.get("qas", []))}
+                merged[a]["paragraphs"].append(kept[key])
+                continue
+            shift = paragraph_shift(kept[key]["context"]) - paragraph_shift(paragraph["context"])
+            kept[key]["qas"].extend(_shift_answers(qa, shift) for qa in paragraph.get("qas", []))
+    return merged
+
+
+def _shift_answers(qa: Mapping[str, Any], shift: int) -> Mapping[str, Any]:
+    if not shift:
+        return qa
+    return {**qa, "answers": [{**answer, "answer_start": answer["answer_start"] + shift} for answer in qa["answers"]]}
+
+
+def _n_paragraphs(articles: Sequence[Mapping[str, Any]]) -> int:
+    return sum(len(article["paragraphs"]) for article in articles)
+
+
 def import_squad(
     articles: Sequence[Mapping[str, Any]],
     *,
+    part: str | None = None,
     hold_out: int = 0,
     seed: int = 0,
     parallel: Mapping[str, str] | None = None,
@@ -278,23 +339,39 @@ def import_squad(
 ) -> ImportResult:
     """Turn parsed SQuAD articles into article files and gold items.
 
+    Entries are merged first (``merge_articles``), so positions (``part``) count merged articles.
+
     Example: ``import_squad(parse_squad(data, "x.json"), hold_out=1).counts()["held_out_articles"] == 1``
 
     Args:
-        articles: ``data["data"]`` of a SQuAD v1.1 file (see ``parse_squad``).
-        hold_out: How many articles to keep out of the corpus; their questions become unanswerable.
+        articles: ``data["data"]`` of a SQuAD v1.1 or 2.0 file (see ``parse_squad``).
+        part: ``START:END``: import only these articles, by position (see ``article_range``); None for all.
+        hold_out: How many articles to keep out of the corpus; their questions become unanswerable (``"article"``).
         seed: Seeds the choice of held-out articles.
         parallel: Question id -> the same question in ``parallel_lang``; each id found adds a second item.
         parallel_lang: ``"ar"`` or ``"en"``.
 
     Returns:
-        The articles kept, the gold items, the held-out titles and the skipped question ids with reasons.
+        The articles kept, the gold items, the held-out titles, the skipped question ids with reasons and
+        how many entries and paragraphs were merged.
+
+    Raises:
+        ValueError: ``part``, ``hold_out`` or ``parallel_lang`` is out of range.
     """
     if parallel_lang not in ("ar", "en"):
         raise ValueError(f'the parallel questions\' language must be "ar" or "en", got {parallel_lang!r}')
+    entries = articles
+    articles = merge_articles(entries)
+    merged_articles = len(entries) - len(articles)
+    merged_paragraphs = _n_paragraphs(entries) - _n_paragraphs(articles)
+    if merged_articles or merged_paragraphs:
+        log.info("merged %d repeated entries and %d repeated paragraphs", merged_articles, merged_paragraphs)
+    if part is not None:
+        articles = articles[article_range(part, len(articles))]
     held = choose_held_out(len(articles), hold_out, seed)
     language = file_language(articles)
-    result = ImportResult(articles={}, items=[])
+    result = ImportResult(articles={}, items=[], merged_articles=merged_articles,
+                          merged_paragraphs=merged_paragraphs)
     used_ids: set[str] = set()
     names: set[str] = set()
     for a, article in enumerate(articles):
@@ -313,7 +390,8 @@ def import_squad(
             offset = starts[p] - paragraph_shift(context)
             for qa in paragraph.get("qas", []):
                 qid = str(qa["id"])
-                spans, problem = _answer_spans(context, qa["answers"])
+                impossible = qa.get("is_impossible", False)
+                spans, problem = ([], "") if impossible else _answer_spans(context, qa["answers"])
                 question = clean_question(qa["question"])
                 if not question:
                     problem = "the question is empty"
@@ -322,20 +400,20 @@ def import_squad(
                     log.warning("skipping question %s: %s", qid, problem)
                     continue
                 spans = [(s + offset, e + offset) for s, e in spans]
-                answerable = a not in held
+                kind = "article" if a in held else "paragraph" if impossible else None
                 languages = [(language, question)]
                 if parallel is not None and qid in parallel and clean_question(parallel[qid]):
                     languages.append((parallel_lang, clean_question(parallel[qid])))
                 for lang, q in languages:
                     item_id = _unique(f"{lang}-{qid}", used_ids)
-                    result.items.append(_item(item_id, lang, q, text, doc_id, spans, answerable))
+                    result.items.append(_item(item_id, lang, q, text, doc_id, spans, kind))
     return result
 
 
 def _answer_spans(context: str, answers: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[int, int]], str]:
     """The distinct answer spans in the paragraph, or a reason why the question cannot be used."""
     if not answers:
-        return [], "no answer (SQuAD 2.0 unanswerable questions are not imported)"
+        return [], 'no answer, and not marked "is_impossible"'
     spans: list[tuple[int, int]] = []
     for answer in answers:
         span = locate_answer(context, answer["text"], answer["answer_start"])
@@ -347,9 +425,9 @@ def _answer_spans(context: str, answers: Sequence[Mapping[str, Any]]) -> tuple[l
 
 
 def _item(item_id: str, lang: str, question: str, text: str, doc_id: str,
-          spans: Sequence[tuple[int, int]], answerable: bool) -> GoldItem:
-    if not answerable:
-        return GoldItem(item_id, lang, question, (), (), ())
+          spans: Sequence[tuple[int, int]], unanswerable: str | None) -> GoldItem:
+    if unanswerable is not None:
+        return GoldItem(item_id, lang, question, (), (), (), unanswerable=unanswerable)
     answers = tuple(text[s:e] for s, e in spans)
     evidence: list[str] = []
     for span in spans:
@@ -396,6 +474,8 @@ def gold_line(item: GoldItem) -> str:
     obj = {name: list(v) if isinstance(v := getattr(item, name), tuple) else v for name in REQUIRED_FIELDS}
     if item.follows is not None:
         obj["follows"] = item.follows
+    if item.unanswerable is not None:
+        obj["unanswerable"] = item.unanswerable
     return json.dumps(obj, ensure_ascii=False)
 
 

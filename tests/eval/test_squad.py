@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -9,15 +10,17 @@ import pytest
 
 from rag.cli import main
 from rag.errors import GoldFileError
-from rag.eval.gold import check_evidence, load_gold
+from rag.eval.gold import GoldItem, check_evidence, check_sources, load_gold
 from rag.eval.squad import (
     article_range,
     article_text,
     choose_held_out,
     clean_question,
     evidence_span,
+    gold_line,
     import_squad,
     locate_answer,
+    merge_articles,
     parse_squad,
     write_import,
 )
@@ -140,13 +143,119 @@ def test_parallel_questions_share_the_arabic_answers():
     assert [i.id for i in result.items][:2] == ["ar-q1", "en-q1"]
 
 
+def _squad2() -> dict:
+    """``_squad()`` as a SQuAD 2.0 file: two more questions, ``is_impossible``, over paragraphs of غوغل and النيل."""
+    data = _squad()
+    data["version"] = "v2.0"
+    for a, qid, question in ((0, "u1", "كم سعر سهم الشركة؟"), (1, "u2", "من اكتشف منبع النهر؟")):
+        data["data"][a]["paragraphs"][0]["qas"].append({
+            "id": qid, "question": question, "answers": [], "is_impossible": True,
+            "plausible_answers": [{"text": "1998", "answer_start": 17}]})
+    return data
+
+
+def _one_entry_per_question(data: dict) -> dict:
+    """The same questions as some benchmarks ship them: one entry per question, title and paragraph repeated."""
+    entries = [{"title": article["title"], "paragraphs": [{"context": paragraph["context"], "qas": [qa]}]}
+               for article in data["data"] for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    return {"version": data["version"], "data": entries}
+
+
+def test_squad2_impossible_questions_are_unanswerable_over_their_paragraph(tmp_path: Path):
+    result = import_squad(parse_squad(_squad2(), "t.json"))
+    items = {item.id: item for item in result.items}
+    assert items["ar-u1"] == GoldItem("ar-u1", "ar", "كم سعر سهم الشركة؟", (), (), (), unanswerable="paragraph")
+    assert items["ar-u2"].unanswerable == "paragraph"
+    assert items["ar-q1"].answerable and items["ar-q1"].unanswerable is None
+    assert len(result.articles) == 3 and not result.held_out  # their articles stay in the corpus
+    counts = result.counts()
+    assert (counts["questions"], counts["answerable"], counts["unanswerable"]) == (8, 6, 2)
+    assert counts["unanswerable_by_kind"] == {"article": 0, "paragraph": 2}
+    assert json.loads(gold_line(items["ar-u1"]))["unanswerable"] == "paragraph"
+    assert "unanswerable" not in json.loads(gold_line(items["ar-q1"]))
+    write_import(result, tmp_path / "corpus", tmp_path / "gold.jsonl")
+    assert load_gold(tmp_path / "gold.jsonl") == result.items
+
+
+def test_questions_of_a_held_out_article_are_of_the_article_kind_even_when_impossible():
+    seed = next(s for s in range(20) if choose_held_out(3, 1, s) == {0})  # hold out غوغل
+    result = import_squad(parse_squad(_squad2(), "t.json"), hold_out=1, seed=seed)
+    kinds = {item.id: item.unanswerable for item in result.items}
+    assert kinds == {"ar-q1": "article", "ar-q2": "article", "ar-u1": "article", "ar-q3": "article",
+                     "ar-q4": None, "ar-q5": None, "ar-q6": None, "ar-u2": "paragraph"}
+    assert result.counts()["unanswerable_by_kind"] == {"article": 4, "paragraph": 1}
+
+
+def test_a_question_without_answers_that_is_not_impossible_is_skipped():
+    data = _squad()
+    data["data"][0]["paragraphs"][0]["qas"][0]["answers"] = []
+    result = import_squad(parse_squad(data, "t.json"))
+    assert result.skipped["q1"] == 'no answer, and not marked "is_impossible"'
+
+
+def test_merge_articles_folds_repeated_titles_and_identical_paragraphs():
+    def qa(qid: str, start: int) -> dict:
+        return {"id": qid, "question": "q?", "answers": [{"text": "b", "answer_start": start}]}
+
+    entries = [
+        {"title": "T", "paragraphs": [{"context": "a b", "qas": [qa("1", 2)]}]},
+        {"title": "U", "paragraphs": [{"context": "a b", "qas": [qa("2", 2)]}]},  # same paragraph, other article
+        {"title": " T ", "paragraphs": [{"context": "  a b", "qas": [qa("3", 4)]},
+                                        {"context": "d b", "qas": [qa("4", 2)]}]},
+        {"title": "", "paragraphs": [{"context": "e", "qas": []}]},  # untitled entries are never merged
+        {"title": "", "paragraphs": [{"context": "e", "qas": []}]},
+    ]
+    before = copy.deepcopy(entries)
+    merged = merge_articles(entries)
+    assert entries == before  # the input is left as it was
+    assert [a["title"] for a in merged] == ["T", "U", "", ""]
+    first = merged[0]["paragraphs"]
+    assert [p["context"] for p in first] == ["a b", "d b"]
+    assert [[q["id"] for q in p["qas"]] for p in first] == [["1", "3"], ["4"]]
+    # The folded copy had two more leading spaces: its answer offset moves to the kept paragraph's text.
+    assert first[0]["qas"][1]["answers"][0]["answer_start"] == 2
+    assert [q["id"] for q in merged[1]["paragraphs"][0]["qas"]] == ["2"]
+    assert merge_articles(merged) == merged
+
+
+def test_a_file_with_one_entry_per_question_imports_like_the_file_it_repeats(tmp_path: Path, capsys):
+    flat = _one_entry_per_question(_squad2())
+    assert len(flat["data"]) == 9
+    merged = import_squad(parse_squad(flat, "flat.json"))
+    direct = import_squad(parse_squad(_squad2(), "t.json"))
+    assert (merged.articles, merged.items, merged.skipped) == (direct.articles, direct.items, direct.skipped)
+    assert (merged.merged_articles, merged.merged_paragraphs) == (6, 5)  # 9 entries -> 3 articles, 4 paragraphs
+
+    path = tmp_path / "flat.json"
+    path.write_text(json.dumps(flat, ensure_ascii=False), encoding="utf-8")
+    corpus, gold = tmp_path / "corpus", tmp_path / "gold.jsonl"
+    assert main(["gold", "import", str(path), "--corpus-out", str(corpus), "--gold-out", str(gold)]) == 0
+    out = capsys.readouterr().out
+    assert "3 articles" in out and "2 unanswerable: 0 of held-out articles, 2 over their paragraph" in out
+    assert "6 repeated entries and 5 repeated paragraphs merged" in out
+    # The indexer's loader skips nothing, and every source the gold file names is an article of the corpus.
+    documents, skipped = load_corpus(corpus)
+    assert skipped == [] and len(documents) == 3
+    items = load_gold(gold)
+    assert check_sources(items, [d.doc_id for d in documents], gold) == []
+    assert check_evidence(items, {d.doc_id: d.text for d in documents}) == []
+    # --articles counts merged articles: the first one is غوغل with its four questions.
+    assert main(["gold", "import", str(path), "--corpus-out", str(tmp_path / "part"), "--gold-out",
+                 str(tmp_path / "part.jsonl"), "--articles", ":1", "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert counts["articles"] == 1 and counts["questions"] == 4
+    assert counts["unanswerable_by_kind"] == {"article": 0, "paragraph": 1}
+
+
 @pytest.mark.parametrize("bad, message", [
-    ([], "not a SQuAD v1.1 file"),
+    ([], "not a SQuAD file"),
     ({"data": [{"title": "t"}]}, 'data\\[0\\]: expected an object with a "paragraphs" list'),
     ({"data": [{"paragraphs": [{"qas": []}]}]}, 'paragraphs\\[0\\]: expected an object with a "context"'),
     ({"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "1", "answers": []}]}]}]}, 'field "question"'),
     ({"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "1", "question": "q", "answers": [{"text": "c"}]}]}]}]},
      "answers\\[0\\]"),
+    ({"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "1", "question": "q", "answers": [],
+                                                        "is_impossible": "yes"}]}]}]}, '"is_impossible"'),
 ])
 def test_malformed_files_are_named(bad, message):
     with pytest.raises(GoldFileError, match=message):
