@@ -155,6 +155,41 @@ def exact_match(prediction: str, answers: Sequence[str]) -> float:
     return float(any(prediction_tokens == answer_tokens(a) for a in answers))
 
 
+#: A short answer holding a gold answer is right only while its token F1 against it is at least this:
+#: with the whole gold answer inside, F1 >= 0.5 means at most twice as many other tokens as the answer's own.
+SHORT_RIGHT_MIN_F1 = 0.5
+
+
+def short_answer_right(prediction: str, answers: Sequence[str]) -> bool:
+    """Whether a short answer (the bold line a reader takes as the answer) is right.
+
+    Right when, for some gold answer, the prediction contains it (``contains_answer``: folded text, whole
+    tokens, a proclitic allowed on its first word) and the token F1 between the two (``answer_tokens``, as
+    ``token_f1``) is at least ``SHORT_RIGHT_MIN_F1``: the whole answer, with no more than twice as many other
+    words around it. A prediction that only holds part of a gold answer is not right ("مليار" for
+    "38 مليار دولار"): a shorter form that is right on its own is listed as an alias in the gold file.
+
+    Worked example, gold ``["14,000"]``:
+
+    - ``"14,000 موظف"``: contains "14000"; tokens ["14000", "موظف"] against ["14000"]: P = 1/2, R = 1,
+      F1 = 2/3 >= 0.5, so right.
+    - ``"قامت بتسريح 14,000 موظف قبل أيام"``: contains it, but P = 1/6, F1 = 2/7 < 0.5, so not right (the
+      reader has to find the answer in a clause).
+    - ``"140,000"``: "140000" is another token, so not right; ``"38 مليار دولار"`` neither.
+
+    Example: ``short_answer_right("٣ نوفمبر ٢٠٢٥", ["3 نوفمبر"]) is True`` (F1 = 0.8)
+
+    Args:
+        prediction: The short answer shown (its English rendering or the Arabic span it renders).
+        answers: The acceptable gold answers.
+
+    Returns:
+        True or False; False if ``answers`` is empty.
+    """
+    return any(contains_answer(prediction, [a]) and token_f1(prediction, [a]) >= SHORT_RIGHT_MIN_F1
+               for a in answers)
+
+
 def is_relevant(chunk_text: str, evidence: Sequence[str]) -> bool:
     """Whether some evidence string occurs in the chunk, after collapsing whitespace on both sides.
 

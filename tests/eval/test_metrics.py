@@ -19,6 +19,7 @@ from rag.eval.metrics import (
     ndcg_at_k,
     percentile,
     reciprocal_rank,
+    short_answer_right,
     token_f1,
 )
 
@@ -229,3 +230,40 @@ def test_exact_match_hand_worked():
     # Any of the gold answers counts; no gold answer matches nothing.
     assert exact_match("سبع سنوات", ["السنوات السبع", "سبع سنوات"]) == 1.0
     assert exact_match("سبع سنوات", []) == 0.0
+
+
+# --- short answer right ------------------------------------------------------------------------
+
+
+def test_short_answer_right_worked_examples():
+    # ["14000", "موظف"] against ["14000"]: contains it; P = 1/2, R = 1, F1 = 2 * 1/2 / (3/2) = 2/3 >= 0.5.
+    assert short_answer_right("14,000 موظف", ["14,000"])
+    # Six tokens around the one answer token: P = 1/6, R = 1, F1 = 2 * 1/6 / (7/6) = 2/7 < 0.5.
+    assert not short_answer_right("قامت بتسريح 14,000 موظف قبل أيام", ["14,000"])
+    # "140000" is another token; an amount where a duration was asked contains no gold answer.
+    assert not short_answer_right("140,000", ["14,000"])
+    assert not short_answer_right("38 مليار دولار", ["سبع سنوات", "السنوات السبع"])
+    # Arabic-Indic digits fold: ["3", "نوفمبر", "2025"] against ["3", "نوفمبر"]: P = 2/3, R = 1, F1 = 4/5.
+    assert short_answer_right("٣ نوفمبر ٢٠٢٥", ["3 نوفمبر"])
+
+
+def test_short_answer_right_at_the_f1_bound():
+    # Two answer tokens among six ("ال" stripped from التنفيذي): P = 2/6, R = 1, F1 = 2 * 1/3 / (4/3) = 1/2: right.
+    assert short_answer_right("سام ألتمان، الرئيس التنفيذي لشركة OpenAI", ["سام ألتمان"])
+    # One token more: P = 2/7, F1 = 2 * 2/7 / (9/7) = 4/9 < 1/2.
+    assert not short_answer_right("سام ألتمان، الرئيس التنفيذي لشركة OpenAI الناشئة", ["سام ألتمان"])
+
+
+def test_short_answer_right_needs_the_whole_gold_answer_of_one_alias():
+    # Part of an answer is not the answer, though its F1 is 1/2 (P = 1, R = 1/3).
+    assert not short_answer_right("مليار", ["38 مليار دولار"])
+    # ... unless the gold file lists the shorter form as an alias.
+    assert short_answer_right("38 مليار", ["38 مليار دولار", "38 مليار"])
+    # Containment and F1 are met by the same alias: "سبع" is in neither whole alias.
+    assert not short_answer_right("سبع", ["سبع سنوات", "السنوات السبع"])
+    # contains_answer allows a proclitic, but F1 counts tokens as token_f1 and exact_match do: ["والامارات"]
+    # against ["امارات"] share none (F1 0), so a short answer starting with "و" is not right.
+    assert not short_answer_right("والإمارات", ["الإمارات"])
+    assert short_answer_right("الإمارات", ["الإمارات"])
+    assert not short_answer_right("", ["x"])
+    assert not short_answer_right("14,000", [])
