@@ -316,6 +316,37 @@ def test_the_cli_shows_the_notice_and_takes_a_question_starting_with_a_dash(seed
     assert capsys.readouterr().out == ""
 
 
+# --- crafted feedback events ----------------------------------------------------------------------------------
+
+#: ``index`` and ``liked`` of feedback events the page never sends; each is ignored, nothing recorded.
+CRAFTED_FEEDBACK = [
+    (None, True), ({}, True), ({"0": 1}, "Like"), ("1", True), ([], True), ([None], True), ([{}], True),
+    (-1, True), (True, True), (1.0, True), (10**9, True), (1, ["Like"]), (1, {"x": 1}), (1, None), (1, "meh"),
+]
+
+
+def test_crafted_feedback_events_are_ignored_without_a_traceback(seed_pipeline, tmp_path, caplog):
+    import logging
+
+    import gradio as gr
+
+    from rag.app.feedback import FeedbackLog
+    from rag.app.ui import ChatHandlers
+
+    handlers = ChatHandlers(seed_pipeline)
+    handlers.feedback = FeedbackLog(tmp_path / "feedback.jsonl")
+    turns = {1: {"question": "ما قيمة الصفقة؟", "answer": "…", "citations": [], "abstained": False}}
+    request = type("Request", (), {"session_hash": "s"})()
+    with caplog.at_level(logging.INFO, logger="rag.app.ui"):
+        for index, liked in CRAFTED_FEEDBACK:
+            event = gr.LikeData(None, {"index": index, "value": "x", "liked": liked})
+            assert handlers.on_like(turns, event, request) is None, (index, liked)
+    assert not (tmp_path / "feedback.jsonl").exists()
+    assert not [r for r in caplog.records if r.exc_info]
+    handlers.on_like(turns, gr.LikeData(None, {"index": [1, 0], "value": "x", "liked": True}), request)
+    assert (tmp_path / "feedback.jsonl").read_text(encoding="utf-8").count("\n") == 1  # a real one is recorded
+
+
 # --- damaged indexes ------------------------------------------------------------------------------------------
 
 

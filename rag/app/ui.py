@@ -339,6 +339,21 @@ def question_error_text(question: str, error: QuestionError, max_chars: int) -> 
     return str(error)
 
 
+#: What a feedback event's ``liked`` says, as the vote recorded.
+_VOTES = {True: "up", "Like": "up", False: "down", "Dislike": "down"}
+
+
+def liked_message(index: Any) -> int | None:
+    """The chat message a feedback event names: its ``index`` when a message number, or the first of a
+    ``[message, part]`` pair; None for anything else (null, an object, a string: never sent by the page).
+
+    Example: ``liked_message([3, 0]) == 3`` and ``liked_message({"a": 1}) is None``
+    """
+    if isinstance(index, (list, tuple)) and index:
+        index = index[0]
+    return index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else None
+
+
 class ChatHandlers:
     """The app's event handlers over one shared pipeline, kept apart from the layout so they can be tested.
 
@@ -433,8 +448,8 @@ class ChatHandlers:
         Messages that are not answers (error notices) have no turn and are not recorded; a session
         votes once per answer, within the feedback log's rate limits (see ``FeedbackLog``).
         """
-        vote = {True: "up", "Like": "up", False: "down", "Dislike": "down"}.get(liked)
-        turn = turns.get(index) if isinstance(index, int) else None
+        vote = _VOTES.get(liked) if isinstance(liked, (bool, str)) else None
+        turn = turns.get(index) if isinstance(index, int) and not isinstance(index, bool) else None
         if turn is None or vote is None:
             return None
         written = self.feedback.record(
@@ -447,7 +462,10 @@ class ChatHandlers:
         return vote
 
     def on_like(self, turns: dict[int, dict[str, Any]], data: gr.LikeData, request: gr.Request) -> None:
-        index = data.index if isinstance(data.index, int) else data.index[0]
+        index = liked_message(data.index)
+        if index is None:  # the page never sends this: a crafted event, ignored without a traceback
+            log.info("ignored a feedback event whose index is %s", type(data.index).__name__)
+            return
         session = getattr(request, "session_hash", None) or ""
         if self.vote(turns, index, data.liked, session):
             gr.Info(MESSAGES["thanks"][_language(turns[index]["question"])])

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rag.answer.short import question_type
-from rag.eval.gold import GoldItem
+from rag.eval.gold import UNANSWERABLE_KINDS, GoldItem
 from rag.eval.metrics import (
     citation_hit,
     citation_precision,
@@ -80,6 +80,8 @@ class QuestionRecord:
         p_answerable: The refusal model's probability that the articles answer it (same answers).
         evidence: The answer's whole ``Evidence`` (what ``rag calibrate`` fits on), or None.
         follows: The id this follow-up leans on, if any.
+        unanswerable: For an unanswerable question, why (the gold file's ``unanswerable``: ``"article"``,
+            ``"paragraph"``), or None.
         short_answer: The short answer shown first (its English rendering when there is one; "" when abstained).
         short_quote: The quote the short answer was taken from ("" when there is none); with ``match_text``,
             what ``rag calibrate`` fits the span model on.
@@ -112,6 +114,7 @@ class QuestionRecord:
     p_answerable: float | None = None
     evidence: dict[str, Any] | None = None
     follows: str | None = None
+    unanswerable: str | None = None
     short_answer: str = ""
     short_quote: str = ""
     match_text: str = ""
@@ -201,6 +204,7 @@ def score_question(item: GoldItem, answer: Answer, passages: Sequence[Hit], late
         p_answerable=None if answer.evidence is None else answer.evidence.p_answerable,
         evidence=None if answer.evidence is None else answer.evidence.to_dict(),
         follows=item.follows,
+        unanswerable=item.unanswerable,
     )
     short = answer.short_answer if answered else None
     shown = (short.english or short.text) if short is not None else ""
@@ -239,11 +243,18 @@ def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
     Returns:
         ``{"n", "retrieval": {hit@1, hit@3, hit@5, mrr@10, ndcg@10}, "answer": {contains, f1, median_chars},
         "citation": {precision, recall}, "abstention": {unanswerable_refused, answerable_refused},
-        "latency_ms": {p50, p95}}``; a metric with no question to average over is ``nan``.
+        "latency_ms": {p50, p95}}``; a metric with no question to average over is ``nan``. The abstention
+        group adds ``unanswerable_refused_article`` and ``unanswerable_refused_paragraph`` for each kind of
+        unanswerable question the records hold (gold ``unanswerable``), so the two kinds read apart.
     """
     answerable = [r for r in records if r.answerable]
     unanswerable = [r for r in records if not r.answerable]
     answered = [r for r in answerable if not r.abstained]
+    refused_by_kind = {
+        f"unanswerable_refused_{kind}": _share(r.abstained for r in unanswerable if r.unanswerable == kind)
+        for kind in UNANSWERABLE_KINDS
+        if any(r.unanswerable == kind for r in unanswerable)
+    }
     return {
         "n": len(records),
         "n_answerable": len(answerable),
@@ -269,6 +280,7 @@ def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
         },
         "abstention": {
             "unanswerable_refused": _share(r.abstained for r in unanswerable),
+            **refused_by_kind,
             "answerable_refused": _share(r.abstained for r in answerable),
         },
         "latency_ms": {

@@ -23,7 +23,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "retrieval": ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10"),
     "answer": ("contains", "f1", "median_chars", "short_em", "short_f1", "short_in_english"),
     "citation": ("precision", "recall"),
-    "abstention": ("unanswerable_refused", "answerable_refused"),
+    "abstention": ("unanswerable_refused", "unanswerable_refused_article", "unanswerable_refused_paragraph",
+                   "answerable_refused"),
     "latency_ms": ("p50", "p95"),
 }
 #: Metrics where lower is better; ``median_chars`` is neither better nor worse and is never compared.

@@ -104,6 +104,28 @@ def test_aggregate_empty_groups_are_nan_not_zero() -> None:
     assert empty["n"] == 0 and math.isnan(empty["latency_ms"]["p50"])
 
 
+def test_refusals_are_reported_per_kind_of_unanswerable_question() -> None:
+    item = GoldItem("ar-u", "ar", "كم سعر السهم؟", (), (), (), unanswerable="paragraph")
+    refused = Answer(item.question, "ar", "لم أجد", True, [])
+    assert score_question(item, refused, [], 1.0).unanswerable == "paragraph"
+    recs = [_record("a1", "ar", answerable=False, abstained=True), _record("a2", "ar", answerable=False),
+            _record("p1", "en", answerable=False, abstained=True), _record("s1", "ar", answerable=False)]
+    for record, kind in zip(recs, ["article", "article", "paragraph", None], strict=True):
+        record.unanswerable = kind
+    report = build_report(recs)
+    # 2 of 4 refused; held-out articles 1 of 2, paragraphs 1 of 1; the unmarked one counts only overall.
+    abstention = report["abstention"]
+    assert list(abstention) == ["unanswerable_refused", "unanswerable_refused_article",
+                                "unanswerable_refused_paragraph", "answerable_refused"]
+    assert (abstention["unanswerable_refused"], abstention["unanswerable_refused_article"],
+            abstention["unanswerable_refused_paragraph"]) == (0.5, 0.5, 1.0)
+    assert report["by_language"]["ar"]["abstention"]["unanswerable_refused_article"] == 0.5
+    assert "unanswerable_refused_paragraph" not in report["by_language"]["ar"]["abstention"]
+    assert report["by_language"]["en"]["abstention"]["unanswerable_refused_paragraph"] == 1.0
+    # Records of hand-written gold files, which do not say why, add nothing.
+    assert set(aggregate(recs[3:])["abstention"]) == {"unanswerable_refused", "answerable_refused"}
+
+
 def test_failed_checks() -> None:
     ok = _record("ok", "ar", relevant=[True], contains=True, cited=["a"])
     assert failed_checks(ok) == []

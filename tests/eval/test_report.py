@@ -72,6 +72,16 @@ def test_tables_and_summary() -> None:
     assert "ar-2" in summary and "refused" in summary and "not_refused" in summary
 
 
+def test_the_table_shows_refusals_per_kind_of_unanswerable_question_when_the_report_has_them() -> None:
+    records = _records()
+    assert "unanswerable_refused_" not in metrics_table(build_report(records))
+    records[2].unanswerable = "paragraph"
+    table = metrics_table(build_report(records))
+    row = next(line for line in table.splitlines() if line.startswith("abstention.unanswerable_refused_paragraph"))
+    assert row.split() == ["abstention.unanswerable_refused_paragraph", "0.000", "-", "0.000"]
+    assert "unanswerable_refused_article" not in table
+
+
 def test_markdown_escapes_cells_and_lists_failures() -> None:
     md = markdown_report(build_report(_records()), chart="metrics.png")
     assert md.startswith("# Evaluation report")
