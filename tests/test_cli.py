@@ -358,6 +358,49 @@ def test_index_says_it_is_building_and_hides_the_libraries_bars(tmp_path: Path) 
     assert "2 documents" in proc.stdout
 
 
+@pytest.mark.slow
+def test_a_squad2_file_with_one_entry_per_question_imports_indexes_and_evaluates(tmp_path: Path) -> None:
+    """Repeated titles and paragraphs become one article each (the indexer skips none, so ``rag eval`` finds
+    every source), and the report gives refusals of both kinds of unanswerable question apart."""
+    paragraphs = {
+        "القاهرة": "القاهرة عاصمة مصر وأكبر مدنها. يبلغ عدد سكانها نحو عشرين مليون نسمة.",
+        "النيل": "نهر النيل أطول أنهار أفريقيا. يصب النيل في البحر المتوسط شمال مصر.",
+        "الأهرام": "بنيت أهرامات الجيزة في عهد الأسرة الرابعة. أكبرها هرم خوفو.",
+    }
+    questions = {
+        "القاهرة": [("ما عاصمة مصر؟", "القاهرة"), ("كم عدد سكان القاهرة؟", "عشرين مليون نسمة"),
+                    ("من أسس القاهرة؟", None)],
+        "النيل": [("أين يصب النيل؟", "البحر المتوسط"), ("كم يبلغ طول النيل بالكيلومترات؟", None)],
+        "الأهرام": [("ما أكبر أهرامات الجيزة؟", "هرم خوفو"), ("كم عاملا بنى الهرم؟", None)],
+    }
+    entries = []
+    for title, qas in questions.items():
+        context = paragraphs[title]
+        for n, (question, answer) in enumerate(qas):
+            answers = [] if answer is None else [{"text": answer, "answer_start": context.index(answer)}]
+            qa = {"id": f"{title}-{n}", "question": question, "answers": answers, "is_impossible": answer is None}
+            entries.append({"title": title, "paragraphs": [{"context": context, "qas": [qa]}]})
+    squad = tmp_path / "flat.json"
+    squad.write_text(json.dumps({"version": "v2.0", "data": entries}, ensure_ascii=False), encoding="utf-8")
+    corpus, gold = tmp_path / "corpus", tmp_path / "gold.jsonl"
+    counts = last_json(rag("gold", "import", str(squad), "--corpus-out", str(corpus), "--gold-out", str(gold),
+                           "--hold-out-articles", "1", "--json"))
+    assert (counts["articles"], counts["held_out_articles"], counts["questions"]) == (2, 1, 7)
+    assert counts["merged_articles"] == 4 and counts["merged_paragraphs"] == 4
+    kinds = counts["unanswerable_by_kind"]
+    assert kinds["paragraph"] == 2 and kinds["article"] >= 2
+
+    proc = rag("eval", "--gold", str(gold), "--corpus", str(corpus), "--index-dir", str(tmp_path / "index"), "--json")
+    report = last_json(proc)
+    assert "not an article of the corpus" not in proc.stderr and "duplicate" not in proc.stderr
+    assert report["n"] == 7 and report["n_unanswerable"] == kinds["article"] + kinds["paragraph"]
+    abstention = report["abstention"]
+    assert {"unanswerable_refused_article", "unanswerable_refused_paragraph"} <= set(abstention)
+    by_question = {q["id"]: q for q in report["questions"]}
+    refused = [by_question[i]["abstained"] for i in by_question if by_question[i]["unanswerable"] == "paragraph"]
+    assert abstention["unanswerable_refused_paragraph"] == sum(refused) / len(refused)
+
+
 def test_feedback_export_writes_draft_gold_lines(tmp_path: Path) -> None:
     from rag.app.feedback import append_feedback
     from rag.eval.gold import load_gold
