@@ -416,6 +416,8 @@ def _answer_spans(context: str, answers: Sequence[Mapping[str, Any]]) -> tuple[l
         return [], 'no answer, and not marked "is_impossible"'
     spans: list[tuple[int, int]] = []
     for answer in answers:
+        if not answer["text"].strip():
+            return [], 'an empty answer, and not marked "is_impossible"'
         span = locate_answer(context, answer["text"], answer["answer_start"])
         if span is None:
             return [], f'answer "{answer["text"]}" not found in its paragraph'

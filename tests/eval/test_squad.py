@@ -186,11 +186,14 @@ def test_questions_of_a_held_out_article_are_of_the_article_kind_even_when_impos
     assert result.counts()["unanswerable_by_kind"] == {"article": 4, "paragraph": 1}
 
 
-def test_a_question_without_answers_that_is_not_impossible_is_skipped():
+def test_a_question_without_an_answer_that_is_not_impossible_is_skipped():
     data = _squad()
     data["data"][0]["paragraphs"][0]["qas"][0]["answers"] = []
     result = import_squad(parse_squad(data, "t.json"))
     assert result.skipped["q1"] == 'no answer, and not marked "is_impossible"'
+    data["data"][0]["paragraphs"][0]["qas"][0]["answers"] = [{"text": " ", "answer_start": 0}]  # as AAQAD has two
+    result = import_squad(parse_squad(data, "t.json"))
+    assert result.skipped["q1"] == 'an empty answer, and not marked "is_impossible"'
 
 
 def test_merge_articles_folds_repeated_titles_and_identical_paragraphs():
