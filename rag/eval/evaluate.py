@@ -15,6 +15,10 @@ Conventions (so that numbers are comparable from run to run):
   even though its text shows the closest passage it found (that quote is not offered as an answer).
 - A retrieved passage is relevant when it, or a near-duplicate folded into it, contains an evidence span.
 - Undefined values (no question in a group) are ``nan`` and become ``null`` in JSON.
+- A conversation's turns are asked in order, each with the history the chat passes: ``(question, answer
+  text)`` of every earlier turn of the conversation (``rag.app.ui.ChatHandlers.respond``). Every figure is
+  reported for all questions, per language, and for first turns and follow-ups apart (a follow-up: a
+  conversation's second turn or later, or a ``follows`` line).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from rag.eval.metrics import (
     ndcg_at_k,
     percentile,
     reciprocal_rank,
+    short_answer_right,
     token_f1,
 )
 from rag.types import LANGUAGES, Answer, Hit
@@ -54,6 +59,8 @@ TYPED_VALUES = frozenset({"amount", "count", "percentage", "duration", "date"})
 RETRIEVAL_DEPTH = 10
 #: The hit@k cut-off named in a question's failed checks ("retrieval@5").
 FAILED_RETRIEVAL_K = 5
+#: The report's groups by position in a conversation: ``GoldItem.follow_up`` false, then true.
+POSITIONS = ("first", "follow_up")
 
 
 @dataclass
@@ -89,10 +96,15 @@ class QuestionRecord:
         short_em: SQuAD exact match of the short answer, the better of its English rendering and its Arabic
             span (None for an unanswerable question).
         short_f1: SQuAD token F1 of the short answer, likewise (None for an unanswerable question).
+        short_right: Whether the short answer is right (``short_answer_right``), its English rendering or its
+            Arabic span; False when refused (None for an unanswerable question).
         typed: Whether the question asks for a typed value (amount, count, percentage, duration, date).
         short_in_english: For an English typed-value question that was answered, whether the short answer
             came in English (None otherwise).
         failed: The checks this question fails (see ``failed_checks``).
+        conversation: The conversation it is a turn of, else None.
+        turn: Its turn in that conversation, from 1 (0 for a question line).
+        follow_up: Whether it was asked after earlier turns (``GoldItem.follow_up``).
     """
 
     id: str
@@ -120,9 +132,13 @@ class QuestionRecord:
     match_text: str = ""
     short_em: float | None = None
     short_f1: float | None = None
+    short_right: bool | None = None
     typed: bool = False
     short_in_english: bool | None = None
     failed: list[str] = field(default_factory=list)
+    conversation: str | None = None
+    turn: int = 0
+    follow_up: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,6 +220,9 @@ def score_question(item: GoldItem, answer: Answer, passages: Sequence[Hit], late
         p_answerable=None if answer.evidence is None else answer.evidence.p_answerable,
         evidence=None if answer.evidence is None else answer.evidence.to_dict(),
         follows=item.follows,
+        conversation=item.conversation,
+        turn=item.turn,
+        follow_up=item.follow_up,
         unanswerable=item.unanswerable,
     )
     short = answer.short_answer if answered else None
@@ -220,6 +239,7 @@ def score_question(item: GoldItem, answer: Answer, passages: Sequence[Hit], late
         forms = [f for f in (shown, short.text if short is not None else "") if f]
         record.short_em = max((exact_match(f, item.answers) for f in forms), default=0.0)
         record.short_f1 = max((token_f1(f, item.answers) for f in forms), default=0.0)
+        record.short_right = any(short_answer_right(f, item.answers) for f in forms)
     record.typed = question_type(item.question) in TYPED_VALUES
     if record.typed and item.lang == "en" and answered and item.answerable:
         record.short_in_english = bool(short is not None and short.english)
@@ -234,6 +254,10 @@ def _share(flags: Iterable[bool]) -> float:
 
 def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
     """The metric groups of a report, from scored questions.
+
+    ``answer.short_right`` is the share of answerable questions whose short answer is right (a refusal is not);
+    ``refusals.share`` is the share of all questions refused and ``refusals.right`` the share of the refusals
+    that were right (of unanswerable questions).
 
     Example: ``aggregate([r_hit_at_2, r_unanswerable_refused])["retrieval"]["mrr@10"] == 0.5``
 
@@ -272,6 +296,7 @@ def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
             "median_chars": percentile([len(r.answer) for r in answerable], 50),
             "short_em": mean(r.short_em for r in answerable),
             "short_f1": mean(r.short_f1 for r in answerable),
+            "short_right": mean(r.short_right for r in answerable),
             "short_in_english": _share(bool(r.short_in_english) for r in records if r.short_in_english is not None),
         },
         "citation": {
@@ -282,6 +307,10 @@ def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
             "unanswerable_refused": _share(r.abstained for r in unanswerable),
             **refused_by_kind,
             "answerable_refused": _share(r.abstained for r in answerable),
+        },
+        "refusals": {
+            "share": _share(r.abstained for r in records),
+            "right": _share(not r.answerable for r in records if r.abstained),
         },
         "latency_ms": {
             "p50": percentile([r.latency_ms for r in records], 50),
@@ -354,7 +383,8 @@ def calibrate_abstention(records: Sequence[QuestionRecord], current: float | Non
 
 
 def build_report(records: Sequence[QuestionRecord], *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The full evaluation report: overall metrics, per language, calibration and per-question records.
+    """The full evaluation report: overall metrics, per language, per position in a conversation (first turns
+    and follow-ups, each also per language), calibration and per-question records.
 
     ``meta`` is kept as given; its ``refusal_threshold`` (language -> the refusal model's threshold) feeds the
     per-language ``calibration``.
@@ -363,6 +393,13 @@ def build_report(records: Sequence[QuestionRecord], *, meta: dict[str, Any] | No
     """
     report = aggregate(records)
     report["by_language"] = {lang: aggregate([r for r in records if r.lang == lang]) for lang in LANGUAGES}
+    report["by_position"] = {}
+    for position in POSITIONS:
+        group = [r for r in records if r.follow_up == (position == "follow_up")]
+        report["by_position"][position] = aggregate(group)
+        report["by_position"][position]["by_language"] = {
+            lang: aggregate([r for r in group if r.lang == lang]) for lang in LANGUAGES
+        }
     meta = dict(meta or {})
     current = meta.get("refusal_threshold") or {}
     # Per language, as the refusal model's thresholds are: cross-lingual questions meet other evidence.
@@ -384,11 +421,14 @@ def evaluate(
 ) -> dict[str, Any]:
     """Ask every gold question through ``pipeline`` and build the report.
 
-    A follow-up (``follows``) is asked with the history ``[(earlier question, earlier answer text)]``.
+    A conversation's turn is asked with the history the chat passes: ``[(question, answer text)]`` of every
+    earlier turn of its conversation, in order. A ``follows`` line is asked with the history
+    ``[(earlier question, earlier answer text)]`` of the question it follows.
 
     Args:
         pipeline: A loaded pipeline.
-        items: Validated gold items, in file order (a follow-up comes after what it follows).
+        items: Validated gold items, in file order (a follow-up comes after what it follows, a conversation's
+            turns in order).
         k: Passages handed to the answer stage; defaults to the configured ``k``.
         backend: Answer backend; defaults to the configured one.
         progress: Show a progress bar.
@@ -402,16 +442,22 @@ def evaluate(
     backend = backend or pipeline.settings.backend
     depth = max(RETRIEVAL_DEPTH, k)
     answers: dict[str, Answer] = {}
+    chats: dict[str, list[tuple[str, str]]] = {}
     records: list[QuestionRecord] = []
     for item in tqdm(items, desc="eval", unit="q", disable=not progress):
-        history = []
-        if item.follows is not None:
+        history: list[tuple[str, str]] = []
+        if item.conversation is not None:
+            history = list(chats.setdefault(item.conversation, []))
+        elif item.follows is not None:
             previous = answers[item.follows]
             history = [(previous.question, previous.text)]
         t0 = time.perf_counter()
         answer = pipeline.ask(item.question, history=history, k=k, backend=backend)
         latency_ms = (time.perf_counter() - t0) * 1000
         answers[item.id] = answer
+        if item.conversation is not None:
+            # As the chat keeps a turn: the question as typed and the answer's whole text.
+            chats[item.conversation].append((item.question, answer.text))
         # The same prepared query, retrieved deeper for the @10 metrics (untimed).
         passages = pipeline.retrieve(answer.query, depth) if answer.query is not None else answer.passages
         records.append(score_question(item, answer, passages, latency_ms))

@@ -21,18 +21,20 @@ log = logging.getLogger(__name__)
 #: The metric groups of a report, in display order, and the metrics in each.
 GROUPS: dict[str, tuple[str, ...]] = {
     "retrieval": ("hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10"),
-    "answer": ("contains", "f1", "median_chars", "short_em", "short_f1", "short_in_english"),
+    "answer": ("contains", "f1", "median_chars", "short_em", "short_f1", "short_right", "short_in_english"),
     "citation": ("precision", "recall"),
     "abstention": ("unanswerable_refused", "unanswerable_refused_article", "unanswerable_refused_paragraph",
                    "answerable_refused"),
+    "refusals": ("share", "right"),
     "latency_ms": ("p50", "p95"),
 }
-#: Metrics where lower is better; ``median_chars`` is neither better nor worse and is never compared.
+#: Metrics where lower is better; ``median_chars`` and ``refusals.share`` (all refusals, right or wrong) are neither
+#: better nor worse and are never compared.
 LOWER_IS_BETTER = frozenset({"abstention.answerable_refused", "latency_ms.p50", "latency_ms.p95"})
-NEUTRAL = frozenset({"answer.median_chars"})
+NEUTRAL = frozenset({"answer.median_chars", "refusals.share"})
 #: The metrics drawn in the chart, per language.
 CHART_METRICS = (
-    "retrieval.hit@5", "retrieval.mrr@10", "answer.contains", "answer.f1",
+    "retrieval.hit@5", "retrieval.mrr@10", "answer.contains", "answer.f1", "answer.short_right",
     "citation.precision", "citation.recall", "abstention.unanswerable_refused", "abstention.answerable_refused",
 )
 
@@ -83,9 +85,27 @@ def format_value(name: str, value: float | None) -> str:
     return f"{value:.3f}"
 
 
+#: The column of each position in a conversation (``report["by_position"]``).
+POSITION_COLUMNS = {"first": "first", "follow_up": "follow-up"}
+
+
 def _columns(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """All questions, each language, and, when the report has follow-ups, first turns and follow-ups."""
     by_language = report.get("by_language") or {}
-    return [("all", report)] + [(lang, by_language[lang]) for lang in LANGUAGES if lang in by_language]
+    columns = [("all", report)] + [(lang, by_language[lang]) for lang in LANGUAGES if lang in by_language]
+    by_position = report.get("by_position") or {}
+    if (by_position.get("follow_up") or {}).get("n"):
+        columns += [(name, by_position[key]) for key, name in POSITION_COLUMNS.items() if key in by_position]
+    return columns
+
+
+def _turns_note(report: dict[str, Any]) -> str:
+    """" (12 first turns, 30 follow-ups)" when the report has follow-ups, else ""."""
+    by_position = report.get("by_position") or {}
+    follow_ups = (by_position.get("follow_up") or {}).get("n")
+    if not follow_ups:
+        return ""
+    return f" ({(by_position.get('first') or {}).get('n', 0)} first turns, {follow_ups} follow-ups)"
 
 
 def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
@@ -98,7 +118,8 @@ def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
 
 
 def metrics_table(report: dict[str, Any], markdown: bool = False) -> str:
-    """One row per metric, one column for all questions and one per language.
+    """One row per metric, one column for all questions and one per language (and, when the report has
+    follow-ups, one for first turns and one for follow-ups).
 
     Example: ``metrics_table(report).splitlines()[0].split() == ["metric", "all", "ar", "en"]``
     """
@@ -118,7 +139,7 @@ def summary_text(report: dict[str, Any]) -> str:
     Example: ``"retrieval.hit@5" in summary_text(report)``
     """
     meta = report.get("meta") or {}
-    head = f"{report.get('n', 0)} questions"
+    head = f"{report.get('n', 0)} questions{_turns_note(report)}"
     if meta:
         head += f" (k={meta.get('k')}, backend={meta.get('backend')})"
     failed = [q for q in report.get("questions", []) if q.get("failed")]
@@ -169,14 +190,16 @@ def markdown_report(report: dict[str, Any], chart: str | None = None) -> str:
     lines = ["# Evaluation report", ""]
     lines.append(
         f"{report.get('n', 0)} questions ({report.get('n_answerable', '?')} answerable, "
-        f"{report.get('n_unanswerable', '?')} unanswerable); k={meta.get('k')}, backend={meta.get('backend')}, "
-        f"model={meta.get('model')}."
+        f"{report.get('n_unanswerable', '?')} unanswerable){_turns_note(report)}; k={meta.get('k')}, "
+        f"backend={meta.get('backend')}, model={meta.get('model')}."
     )
     lines += [
         "",
         "Retrieval, answer and citation metrics are over answerable questions; an abstained answer counts as "
         "no answer and no citation. A passage is relevant when it (or a near-duplicate folded into it) "
-        "contains a gold evidence span. `-` means no question to average over.",
+        "contains a gold evidence span. `-` means no question to average over. A short answer is right when it "
+        "holds a whole gold answer with token F1 at least 0.5 against it. A follow-up is a conversation's "
+        "second turn or later, asked with the earlier turns as the chat passes them.",
         "",
         "## Metrics (overall and per language)",
         "",

@@ -259,3 +259,126 @@ def test_the_short_answer_is_scored_by_exact_match_and_f1_and_english_typed_valu
     assert refused.short_em == 0.0 and refused.short_in_english is None
     report = aggregate([record, refused])
     assert report["answer"]["short_em"] == 0.0 and report["answer"]["short_in_english"] == 0.0
+
+
+# --- conversations: short answer right, refusals, first turns and follow-ups ------------------------------
+
+
+def test_short_right_is_scored_on_the_rendering_or_the_span_and_refusals_counted() -> None:
+    item = GoldItem("c.2", "en", "And how long?", ("سبع سنوات",), ("a.txt",), ("مدتها سبع سنوات",),
+                    conversation="c", turn=2)
+    rendered = Answer(item.question, "en", "«سبع سنوات» [1]", False,
+                      short_answer=ShortAnswer("سبع سنوات", "a.txt", 0, 9, "seven years"))
+    record = score_question(item, rendered, [], 1.0)
+    # "seven years" holds no gold answer; the Arabic span it renders is one (F1 1.0): right.
+    assert record.short_right is True
+    assert (record.conversation, record.turn, record.follow_up) == ("c", 2, True)
+    # The previous turn's amount answered again: no gold answer inside.
+    stale = Answer(item.question, "en", "«38 مليار دولار» [1]", False,
+                   short_answer=ShortAnswer("38 مليار دولار", "a.txt", 0, 14, "$38 billion"))
+    assert score_question(item, stale, [], 1.0).short_right is False
+    assert score_question(item, Answer(item.question, "en", "I couldn't find it.", True), [], 1.0).short_right is False
+    unanswerable = GoldItem("u", "ar", "من اشتراها؟", (), (), ())
+    assert score_question(unanswerable, stale, [], 1.0).short_right is None
+
+
+def test_refusals_share_and_right_hand_worked(records: list[QuestionRecord]) -> None:
+    m = aggregate(records)
+    # r2 (answerable) and r4 (unanswerable) refused: 2 of 5 questions; 1 of the 2 refusals right.
+    assert m["refusals"] == {"share": pytest.approx(2 / 5), "right": 0.5}
+    report = build_report(records)
+    assert report["by_language"]["en"]["refusals"] == {"share": 0.5, "right": 1.0}  # r4 of r3, r4
+    assert report["by_language"]["ar"]["refusals"] == {"share": pytest.approx(1 / 3), "right": 0.0}  # r2
+    # Hand-made records carry no short-answer verdict: undefined, not zero.
+    assert math.isnan(m["answer"]["short_right"])
+    records[0].short_right, records[1].short_right, records[2].short_right = True, False, False
+    assert aggregate(records)["answer"]["short_right"] == pytest.approx(1 / 3)
+
+
+def test_first_turns_and_follow_ups_are_reported_apart_and_per_language(records: list[QuestionRecord]) -> None:
+    records[2].follow_up = records[4].follow_up = True  # r3 (en, answerable), r5 (ar, unanswerable, answered)
+    report = build_report(records)
+    first, follow_up = report["by_position"]["first"], report["by_position"]["follow_up"]
+    assert (first["n"], follow_up["n"]) == (3, 2)
+    # First turns r1, r2 answerable (hit@1 0, 0), r4 refused rightly; follow-ups r3 (hit@1 1) and r5.
+    assert first["retrieval"]["hit@1"] == 0.0 and follow_up["retrieval"]["hit@1"] == 1.0
+    assert first["abstention"]["unanswerable_refused"] == 1.0 and follow_up["abstention"]["unanswerable_refused"] == 0
+    assert first["refusals"] == {"share": pytest.approx(2 / 3), "right": 0.5}
+    assert follow_up["refusals"]["share"] == 0.0 and math.isnan(follow_up["refusals"]["right"])
+    assert follow_up["by_language"]["en"]["n"] == 1 and follow_up["by_language"]["ar"]["n"] == 1
+    assert first["by_language"]["ar"]["abstention"]["answerable_refused"] == 0.5  # r2 of r1, r2
+    assert report["n"] == 5  # the overall figures are unchanged by positions
+    assert build_report(records[:2])["by_position"]["follow_up"]["n"] == 0
+
+
+class _ChatSpy:
+    """A pipeline stand-in for ``evaluate``: answers each question with its number, keeps each history."""
+
+    def __init__(self) -> None:
+        from rag.config import Settings
+        from rag.profile import Profile
+
+        self.settings = Settings()
+        self.profile = Profile()
+        self.calls: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def ask(self, question: str, *, history, k, backend) -> Answer:
+        self.calls.append((question, list(history)))
+        abstained = question.endswith("!")
+        return Answer(question, "ar", f"answer {len(self.calls)}", abstained, [])
+
+    def retrieve(self, query, k):  # pragma: no cover - the answers above carry no query
+        raise AssertionError("not called without a query")
+
+
+def test_evaluate_asks_each_turn_with_every_earlier_turn_of_its_conversation() -> None:
+    from rag.eval.evaluate import evaluate
+
+    def turn(conversation: str | None, n: int, question: str, *, follows: str | None = None) -> GoldItem:
+        item_id = f"{conversation}.{n}" if conversation else question
+        return GoldItem(item_id, "ar", question, ("x",), ("a.txt",), ("x y",), follows, None, conversation, n)
+
+    items = [turn("c1", 1, "q1"), turn("c1", 2, "q2!"), turn("c2", 1, "p1"), turn("c1", 3, "q3"),
+             turn(None, 0, "single"), turn(None, 0, "after", follows="single"), turn("c2", 2, "p2")]
+    spy = _ChatSpy()
+    report = evaluate(spy, items, k=3)  # type: ignore[arg-type]
+    histories = dict(spy.calls)
+    assert histories["q1"] == [] and histories["p1"] == [] and histories["single"] == []
+    # A refused turn stays in the history with its text, as in the chat; conversations do not mix.
+    assert histories["q3"] == [("q1", "answer 1"), ("q2!", "answer 2")]
+    assert histories["p2"] == [("p1", "answer 3")]
+    assert histories["after"] == [("single", "answer 5")]
+    positions = [(q["id"], q["follow_up"]) for q in report["questions"]]
+    assert positions == [("c1.1", False), ("c1.2", True), ("c2.1", False), ("c1.3", True), ("single", False),
+                         ("after", True), ("c2.2", True)]
+    assert report["by_position"]["follow_up"]["n"] == 4
+    assert report["by_position"]["follow_up"]["abstention"]["answerable_refused"] == 0.25
+
+
+@pytest.mark.slow
+def test_evaluate_passes_the_history_the_chat_passes(pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One conversation through the Gradio chat's handler and through ``evaluate``: the same questions reach
+    the pipeline with the same histories (and so get the same answers)."""
+    from rag.app.ui import ChatHandlers
+    from rag.eval.evaluate import evaluate
+
+    conversation = [i for i in load_gold(ROOT / "seeds" / "conversations.jsonl") if i.conversation == "ar-01"]
+    assert len(conversation) >= 2
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+    stream = pipeline.ask_stream
+
+    def spy(question: str, **kwargs):
+        seen.append((question, list(kwargs.get("history") or [])))
+        return stream(question, **kwargs)
+
+    monkeypatch.setattr(pipeline, "ask_stream", spy)
+    chat = ChatHandlers(pipeline)
+    messages: list = []
+    turns: dict = {}
+    for item in conversation:
+        for update in chat.respond(item.question, messages, turns, 5, "extractive"):
+            _, messages, turns = update[:3]
+    in_chat, seen[:] = list(seen), []
+    report = evaluate(pipeline, conversation, k=5, backend="extractive")
+    assert seen == in_chat
+    assert [q["answer"] for q in report["questions"]] == [t["answer"] for _, t in sorted(turns.items())]

@@ -140,3 +140,28 @@ def test_calibration_per_language_in_report_and_text() -> None:
     assert lines[0].startswith("[ar] current 0.9: - / 0.500; best on this set")
     assert "abstention on the refusal model's probability alone" in summary_text(report)
     assert "## Abstention calibration" in markdown_report(report)
+
+
+def test_first_turns_and_follow_ups_get_their_own_columns_when_the_report_has_follow_ups() -> None:
+    records = _records()
+    assert metrics_table(build_report(records)).splitlines()[0].split() == ["metric", "all", "ar", "en"]
+    records[1].follow_up = True  # ar-2: answerable, refused
+    records[1].short_right, records[0].short_right = False, True
+    report = build_report(records, meta={"k": 5, "backend": "extractive"})
+    table = metrics_table(report)
+    assert table.splitlines()[0].split() == ["metric", "all", "ar", "en", "first", "follow-up"]
+    rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[2:]}
+    assert rows["n"] == ["3", "2", "1", "2", "1"]
+    assert rows["answer.short_right"] == ["0.500", "0.500", "-", "1.000", "0.000"]
+    assert rows["abstention.answerable_refused"] == ["0.500", "0.500", "-", "0.000", "1.000"]
+    # Refusals: ar-2 of three questions; it was answerable, so no refusal was right.
+    assert rows["refusals.share"] == ["0.333", "0.500", "0.000", "0.000", "1.000"]
+    assert rows["refusals.right"] == ["0.000", "0.000", "-", "-", "0.000"]
+    assert summary_text(report).startswith("3 questions (2 first turns, 1 follow-ups) (k=5, backend=extractive)")
+    assert "| metric | all | ar | en | first | follow-up |" in markdown_report(report)
+    # Compared per position too; the share of refusals is neither better nor worse.
+    better = build_report(records)
+    better["by_position"]["follow_up"]["answer"]["short_right"] = 1.0
+    better["refusals"]["share"] = 0.0
+    changes = compare_reports(report, better)
+    assert [(c.scope, c.metric, c.better) for c in changes] == [("follow-up", "answer.short_right", True)]
