@@ -109,6 +109,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             print(f"skipped {s.path}: {s.reason}")
         for reason in report.rebuilt_because:
             print(f"rebuilt: {reason}")
+        for note in report.repaired:
+            print(f"repaired: {note}")
         print(
             f"{report.documents} documents, {report.chunks} chunks "
             f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f} s "
@@ -244,11 +246,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     span = fitted.span.to_dict() if fitted.span is not None else None
     if args.span_out and span is not None:
         args.span_out.write_text(json.dumps(span, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    if not args.no_save:
-        path = live_build(target.index_dir) / PROFILE_FILE
-        profile = Profile.load(path)
+    if not args.no_save:  # profile.json, and the build's calibrated copy that `rag index` restores it from
+        build = live_build(target.index_dir)
+        profile = Profile.load(build / PROFILE_FILE)
         profile.with_(refusal=model, span=fitted.span, weights=fitted.weights,
-                      calibrated_on=tuple(str(g.path) for g in golds)).save(path)
+                      calibrated_on=tuple(str(g.path) for g in golds)).save_in_build(build)
     if args.json:
         print(json.dumps({"model": model.to_dict(), "cross_validated": cv, "span_model": span,
                           "span_cross_validated": fitted.span_cv, "quote_weights": asdict(fitted.weights),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -30,6 +31,10 @@ PROFILE_VERSION = 1
 #: thresholds the refusal model replaced, and the cue phrases the question-word grammar replaced.
 _RETIRED = frozenset({"abstain_below", "cues"})
 PROFILE_FILE = "profile.json"
+#: A copy, kept in the build beside ``profile.json``, of a profile fitted to its corpus (by ``rag calibrate``, or
+#: pinned by editing ``calibrated_on``); it is carried into later builds, and a damaged ``profile.json`` is
+#: restored from it by ``rag index`` without re-embedding anything (``load_build_profile``).
+CALIBRATED_FILE = "profile.calibrated.json"
 #: The gold file beside a corpus that the chat's example questions are taken from.
 GOLD_BESIDE_CORPUS = "gold_qa.jsonl"
 #: ``calibrated_on`` of a profile that holds the shipped defaults.
@@ -60,6 +65,7 @@ class SentenceWeights:
     cue: float = 0.1  # the sentence holds what the question type asks for
     rank: float = 0.01  # penalty per rank of the passage the sentence comes from
     second_ratio: float = 0.95  # quote a second sentence when it scores this close to the best
+    reader: float = 1.0  # the reading model's answer logit (rag.answer.reader), when it reads the candidate
 
 
 #: Arabic questions' rankings: on ARCD's training split no other fusion beat best-sentence vectors with BM25
@@ -102,6 +108,7 @@ class Profile:
         bridge_per_word: Arabic corpus words bridged per English question word.
         bridge_min_cosine: The least cosine of a bridged word to the English word.
         translit_min_consonants: Transliterations must share a consonant skeleton at least this long.
+        reader_candidates: The reading model reads this many of the best-scored sentences (its cost grows with it).
         examples: Example questions for the chat, by language.
         calibrated_on: Where the numbers come from (gold files, or ``"defaults"``).
         version: Format version of ``profile.json``.
@@ -120,6 +127,7 @@ class Profile:
     bridge_per_word: int = 2
     bridge_min_cosine: float = 0.9
     translit_min_consonants: int = 3
+    reader_candidates: int = 8
     examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
     calibrated_on: tuple[str, ...] = ("defaults",)  # DEFAULTS
     version: int = PROFILE_VERSION
@@ -186,7 +194,19 @@ class Profile:
         return cls(**values)
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+        """Write the profile to ``path`` atomically (a temporary file, then a rename)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def save_in_build(self, build: Path) -> None:
+        """Save as ``build``'s ``profile.json`` and, when fitted to its corpus, as its calibrated copy too."""
+        self.save(Path(build) / PROFILE_FILE)
+        if self.calibrated_on != DEFAULTS:
+            self.save(Path(build) / CALIBRATED_FILE)
+        else:  # a copy left from an earlier profile is not this one's
+            (Path(build) / CALIBRATED_FILE).unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> Profile:
@@ -203,15 +223,51 @@ class Profile:
         if not path.is_file():
             return cls()
         try:
-            profile = cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
+            profile = cls.from_dict(data)
         except (OSError, ValueError, TypeError, AttributeError) as e:
             raise IndexMismatchError(
-                f"{path} is not a valid profile ({e}); fix or delete it, or rebuild with: rag index --rebuild"
+                f"{path} is not a valid profile ({e}); restore it (from the build's calibrated copy when it keeps "
+                f"one) with: rag index --index-dir {path.parent.parent}"
             ) from e
         if profile.calibrated_on == DEFAULTS:
             # A snapshot of the defaults of its day: the current defaults apply (its examples are the corpus's).
             return cls(examples=profile.examples)
         return profile
+
+
+def load_build_profile(build: Path) -> tuple[Profile, list[str]]:
+    """``build``'s profile, and what is damaged about its profile files (nothing is written).
+
+    A ``profile.json`` that is not a valid profile gives way to the build's calibrated copy (``CALIBRATED_FILE``)
+    when that one is valid, else to the defaults; a damaged copy gives way to ``profile.json``. Each note says
+    which file was damaged and what replaces it; ``Profile.save_in_build`` writes the repair.
+
+    Example: ``load_build_profile(build) == (Profile.load(build / PROFILE_FILE), [])`` for an intact build.
+    """
+    build = Path(build)
+    copy: Profile | None = None
+    copy_damage = None
+    if (build / CALIBRATED_FILE).is_file():
+        try:
+            copy = Profile.load(build / CALIBRATED_FILE)
+        except IndexMismatchError as e:
+            copy_damage = e.__cause__
+    try:
+        profile = Profile.load(build / PROFILE_FILE)
+    except IndexMismatchError as e:
+        damaged = f"{PROFILE_FILE} was damaged ({e.__cause__})"
+        if copy is not None:
+            return copy, [f"{damaged}; restored from the build's calibrated copy ({CALIBRATED_FILE}, calibrated on "
+                          f"{', '.join(copy.calibrated_on)})"]
+        why = "its calibrated copy is damaged too" if copy_damage else "the build keeps no calibrated copy"
+        return Profile(), [f"{damaged}; {why}, so it holds the defaults again (`rag calibrate` fits it to the corpus)"]
+    if copy_damage is None:
+        return profile, []
+    done = "removed" if profile.calibrated_on == DEFAULTS else f"written again from {PROFILE_FILE}"
+    return profile, [f"{CALIBRATED_FILE} was damaged ({copy_damage}); {done}"]
 
 
 def examples_from_gold(lines: Iterable[str], per_language: int = EXAMPLES_PER_LANGUAGE) -> dict[str, tuple[str, ...]]:

@@ -166,7 +166,7 @@ def test_calibrate_fits_reports_held_out_figures_and_saves_into_the_profile(inde
     import shutil
 
     from rag.index.manifest import live_build
-    from rag.profile import PROFILE_FILE, Profile
+    from rag.profile import CALIBRATED_FILE, PROFILE_FILE, Profile
 
     target = tmp_path / "index"
     shutil.copytree(index_dir, target)
@@ -185,6 +185,7 @@ def test_calibrate_fits_reports_held_out_figures_and_saves_into_the_profile(inde
     profile = Profile.load(live_build(target) / PROFILE_FILE)
     assert profile.refusal is not None and profile.refusal.to_dict() == json.loads(out.read_text(encoding="utf-8"))
     assert profile.calibrated_on == (str(GOLD), str(part))
+    assert Profile.load(live_build(target) / CALIBRATED_FILE) == profile  # what a damaged profile.json gets back
     # The span model is fitted on the same answers' quotes and saved beside it, with held-out figures.
     assert profile.span is not None and profile.span.to_dict() == json.loads(span_out.read_text(encoding="utf-8"))
     assert profile.span.to_dict() == result["span_model"] and profile.span.weights

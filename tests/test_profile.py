@@ -12,12 +12,14 @@ from rag.answer.span import SpanModel
 from rag.answer.span import default_model as default_span_model
 from rag.errors import IndexMismatchError
 from rag.profile import (
+    CALIBRATED_FILE,
     PROFILE_FILE,
     Profile,
     SentenceWeights,
     corpus_examples,
     examples_from_gold,
     examples_from_titles,
+    load_build_profile,
 )
 from rag.types import Document
 
@@ -85,6 +87,28 @@ def test_a_bad_file_is_a_clear_error(tmp_path: Path, content: str, needle: str):
     with pytest.raises(IndexMismatchError, match=needle) as e:
         Profile.load(tmp_path / PROFILE_FILE)
     assert str(tmp_path / PROFILE_FILE) in str(e.value)
+
+
+def test_a_fitted_profile_is_kept_twice_in_its_build_and_a_damaged_one_restored_from_the_copy(tmp_path: Path):
+    fitted = Profile(refusal=MINE, examples={"en": ("Q?",)}, calibrated_on=("mine.jsonl",))
+    fitted.save_in_build(tmp_path)
+    assert Profile.load(tmp_path / CALIBRATED_FILE) == fitted == Profile.load(tmp_path / PROFILE_FILE)
+    assert load_build_profile(tmp_path) == (fitted, [])
+    (tmp_path / PROFILE_FILE).write_text("[]")
+    profile, [note] = load_build_profile(tmp_path)
+    assert profile == fitted
+    assert note == ("profile.json was damaged (a JSON list, not an object); restored from the build's calibrated "
+                    "copy (profile.calibrated.json, calibrated on mine.jsonl)")
+    (tmp_path / CALIBRATED_FILE).write_text("{")
+    profile, [note] = load_build_profile(tmp_path)
+    assert profile == Profile() and "its calibrated copy is damaged too, so it holds the defaults again" in note
+    # A damaged copy beside an intact profile.json is written again from it, or removed beside the defaults.
+    fitted.save(tmp_path / PROFILE_FILE)
+    assert load_build_profile(tmp_path)[1] == [
+        "profile.calibrated.json was damaged (Expecting property name enclosed in double quotes: line 1 column 2 "
+        "(char 1)); written again from profile.json"]
+    Profile().save_in_build(tmp_path)  # the defaults keep no copy
+    assert not (tmp_path / CALIBRATED_FILE).exists() and load_build_profile(tmp_path) == (Profile(), [])
 
 
 def test_examples_from_gold_take_answerable_standalone_questions_across_sources():

@@ -416,13 +416,133 @@ def test_plain_rag_index_rebuilds_a_damaged_build(work, embedder, name, damage, 
     assert build_index(work, embedder).embedded == 0  # and then it is up to date again
 
 
-@pytest.mark.parametrize("current", ["", "../../etc", "/etc", "build-missing", "\x00\xff garbage"])
-def test_a_missing_or_hostile_current_recovers(work, embedder, current):
-    (work.index_dir / "CURRENT").write_bytes(current.encode("utf-8", "surrogateescape"))
-    with pytest.raises(IndexMismatchError):
-        Index.load(work.index_dir, work)
-    build_index(work, embedder)
+@pytest.mark.parametrize("current", ["", "../../etc", "/etc", "build-missing", "\x00\xff garbage", b"\xbf\xff", None],
+                         ids=["empty", "parent", "absolute", "no-build", "garbage", "not-utf8", "deleted"])
+def test_a_missing_or_hostile_current_is_repaired_without_reembedding(work, embedder, current):
+    live = live_build(work.index_dir)
+    if current is None:
+        (work.index_dir / "CURRENT").unlink()
+    else:
+        (work.index_dir / "CURRENT").write_bytes(current if isinstance(current, bytes) else current.encode())
+        with pytest.raises(IndexMismatchError, match="rag index"):  # a message, not a UnicodeDecodeError
+            Index.load(work.index_dir, work)
+    report = build_index(work, embedder)  # plain: CURRENT names the intact build again
+    assert report.embedded == 0 and report.rebuilt_because == []
+    assert len(report.repaired) == 1 and "CURRENT" in report.repaired[0] and live.name in report.repaired[0]
+    assert live_build(work.index_dir) == live
     Index.load(work.index_dir, work)
+    assert build_index(work, embedder).repaired == []
+
+
+def test_a_current_that_is_not_utf8_is_no_traceback_for_any_index_command(work, capsys):
+    from rag import cli
+
+    index = ["index", "--corpus", str(work.corpus_dir), "--index-dir", str(work.index_dir)]
+    (work.index_dir / "CURRENT").write_bytes(b"\xbf\xff")
+    assert cli.main([*index, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["repaired"][0].startswith("CURRENT was missing or damaged")
+    (work.index_dir / "CURRENT").write_bytes(b"\xbf\xff")
+    assert cli.main([*index, "--rebuild"]) == 0
+    assert "repaired: CURRENT" in capsys.readouterr().out
+    # With no intact build to name, the index is rebuilt (removing leftovers reads CURRENT too).
+    (live_build(work.index_dir) / "manifest.json").unlink()
+    (work.index_dir / "CURRENT").write_bytes(b"\xbf\xff")
+    assert cli.main(index) == 0
+    out = capsys.readouterr().out
+    assert "rebuilt: " in out and "not the name of a build" in out
+    Index.load(work.index_dir, work)
+
+
+def _threshold_99(path: Path) -> None:
+    from rag.answer.refusal import default_model
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["refusal"] = {**default_model().to_dict(), "threshold": {"ar": 99, "en": 99}}
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+#: (what is done to profile.json, the damage, words of the reason shown)
+PROFILE_DAMAGES = [
+    ("truncated", _truncate, "profile.json was damaged ("),
+    ("garbage", _garble, "profile.json was damaged (Expecting value"),
+    ("a JSON list", lambda p: p.write_text("[]"), "a JSON list, not an object"),
+    ("a threshold of 99", _threshold_99, "must be between 0 and 1"),
+]
+
+
+def _calibrate(build: Path) -> None:
+    """What ``rag calibrate`` saves: a profile fitted to the corpus, in profile.json and the build's copy."""
+    from rag.profile import PROFILE_FILE, Profile
+
+    profile = Profile.load(build / PROFILE_FILE)
+    profile.with_(rare_name_passages=7, calibrated_on=("gold_qa.jsonl",)).save_in_build(build)
+
+
+@pytest.mark.parametrize("name,damage,reason", PROFILE_DAMAGES, ids=[d[0] for d in PROFILE_DAMAGES])
+def test_plain_rag_index_restores_a_damaged_profile_from_the_calibrated_copy(work, capsys, name, damage, reason):
+    from rag import cli
+    from rag.profile import CALIBRATED_FILE, PROFILE_FILE
+
+    build = live_build(work.index_dir)
+    _calibrate(build)
+    damage(build / PROFILE_FILE)
+    with pytest.raises(IndexMismatchError, match="rag index --index-dir"):
+        Index.load(work.index_dir, work)
+    assert cli.main(["index", "--corpus", str(work.corpus_dir), "--index-dir", str(work.index_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"repaired: {reason}" in out or ("repaired: profile.json was damaged" in out and reason in out)
+    assert f"restored from the build's calibrated copy ({CALIBRATED_FILE}, calibrated on gold_qa.jsonl)" in out
+    assert "(0 embedded" in out and "rebuilt:" not in out
+    assert live_build(work.index_dir) == build  # the same build: nothing re-embedded
+    profile = Index.load(work.index_dir, work).profile
+    assert profile.rare_name_passages == 7 and profile.calibrated_on == ("gold_qa.jsonl",)
+    assert profile.examples  # the corpus's examples, as a build writes them
+    assert build_index(work).repaired == []
+
+
+@pytest.mark.parametrize("name,damage,reason", PROFILE_DAMAGES, ids=[d[0] for d in PROFILE_DAMAGES])
+def test_a_damaged_profile_without_a_calibrated_copy_goes_back_to_the_defaults(work, name, damage, reason):
+    from rag.profile import CALIBRATED_FILE, PROFILE_FILE, Profile
+
+    build = live_build(work.index_dir)
+    assert not (build / CALIBRATED_FILE).exists()  # never calibrated
+    damage(build / PROFILE_FILE)
+    report = build_index(work)  # no embedder: nothing may need one
+    assert report.embedded == 0 and report.rebuilt_because == [] and live_build(work.index_dir) == build
+    [note] = report.repaired
+    assert reason in note and "keeps no calibrated copy, so it holds the defaults again" in note
+    profile = Index.load(work.index_dir, work).profile
+    assert profile == Profile(examples=profile.examples) and profile.examples
+
+
+def test_a_rebuild_or_a_changed_corpus_keeps_the_calibration_of_a_damaged_profile(work, embedder, tmp_path):
+    from rag.profile import CALIBRATED_FILE, PROFILE_FILE, Profile
+
+    shutil.copytree(work.corpus_dir, tmp_path / "corpus")
+    work = Settings(corpus_dir=tmp_path / "corpus", index_dir=work.index_dir)
+    _calibrate(live_build(work.index_dir))
+    _garble(live_build(work.index_dir) / PROFILE_FILE)
+    report = build_index(work, embedder, rebuild=True)
+    assert report.embedded > 0 and "restored from the build's calibrated copy" in report.repaired[0]
+    build = live_build(work.index_dir)
+    assert Profile.load(build / PROFILE_FILE).rare_name_passages == 7
+    assert Profile.load(build / CALIBRATED_FILE).rare_name_passages == 7  # the new build keeps the copy
+    _garble(build / PROFILE_FILE)
+    _write(work.corpus_dir, "new.txt", ARTICLE)
+    report = build_index(work, embedder)  # incremental: only the new article is embedded
+    assert 0 < report.embedded < report.chunks and "calibrated copy" in report.repaired[0]
+    assert Profile.load(live_build(work.index_dir) / PROFILE_FILE).rare_name_passages == 7
+
+
+def test_a_damaged_calibrated_copy_is_written_again_from_profile_json(work):
+    from rag.profile import CALIBRATED_FILE, Profile
+
+    build = live_build(work.index_dir)
+    _calibrate(build)
+    _truncate(build / CALIBRATED_FILE)
+    [note] = build_index(work).repaired
+    assert note.startswith(f"{CALIBRATED_FILE} was damaged") and note.endswith("written again from profile.json")
+    assert Profile.load(build / CALIBRATED_FILE).rare_name_passages == 7
 
 
 def test_a_deleted_current_or_garbage_manifest_recovers(work, embedder):

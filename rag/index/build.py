@@ -29,12 +29,13 @@ from rag.index.manifest import (
     not_writable,
     read_manifest,
     remove_leftovers,
+    repair_current,
     verify_build,
 )
 from rag.index.vector_store import StoreData, make_stores
 from rag.ingest.chunk import chunk_document
 from rag.ingest.load import load_corpus
-from rag.profile import PROFILE_FILE, Profile, corpus_examples
+from rag.profile import Profile, corpus_examples, load_build_profile
 from rag.retrieve.bridge import arabic_vocabulary, bridging_vocabulary
 from rag.types import Chunk, Document, Skipped
 
@@ -78,6 +79,8 @@ class BuildReport:
     model: str
     dim: int
     rebuilt_because: list[str] = field(default_factory=list)
+    #: Damaged files put right without re-embedding (CURRENT, profile.json), each with what was done.
+    repaired: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +93,7 @@ class BuildReport:
             "model": self.model,
             "dim": self.dim,
             "rebuilt_because": self.rebuilt_because,
+            "repaired": self.repaired,
         }
 
 
@@ -104,7 +108,9 @@ def build_index(
     """Bring the index in ``settings.index_dir`` up to date with ``settings.corpus_dir``.
 
     Only documents that are new or changed are chunked and embedded; removed ones drop out of
-    both retrievers. On an unchanged corpus nothing is loaded, embedded or written.
+    both retrievers. On an unchanged corpus nothing is loaded, embedded or written. Every file of the
+    live build is checked: ``CURRENT`` and the profile files are repaired when damaged (see ``repaired``),
+    the others against their checksums, a damaged one rebuilding the index.
 
     Args:
         settings: Corpus, index and model settings.
@@ -129,6 +135,7 @@ def build_index(
         )
     expected = index_settings(settings, model_fingerprint(settings))
     doc_hashes = {d.doc_id: d.sha256 for d in documents}
+    repaired = _repair_current(settings.index_dir)
 
     previous: dict[str, Any] | None = None
     reasons: list[str] = []
@@ -142,19 +149,54 @@ def build_index(
             pass  # a first build
         except IndexMismatchError as e:
             reasons = [str(e)]
+        if previous is not None:  # before the build is read again for its embeddings
+            repaired += _repair_profile(settings, documents)
         if previous is not None and not reasons and previous.get("documents") == doc_hashes:
             _tidy(settings.index_dir)
             counts = previous["counts"]
             log.info("index is up to date (%d documents, %d chunks)", counts["documents"], counts["chunks"])
             return BuildReport(
                 len(documents), counts["chunks"], 0, counts["chunks"], skipped,
-                time.perf_counter() - t0, settings.model, previous["dim"],
+                time.perf_counter() - t0, settings.model, previous["dim"], repaired=repaired,
             )
 
     with build_lock(settings.index_dir):
         remove_leftovers(settings.index_dir)
-        return _build(settings, embedder, documents, skipped, expected, previous, reasons, progress, on_progress,
-                      t0)
+        report = _build(settings, embedder, documents, skipped, expected, previous, reasons, progress, on_progress,
+                        t0)
+    report.repaired[:0] = repaired
+    return report
+
+
+def _repair_current(folder: Path) -> list[str]:
+    """Point a missing or damaged ``CURRENT`` at an intact build of ``folder`` (``repair_current``); what was done."""
+    try:
+        live_build(folder)
+        return []
+    except IndexNotFoundError:
+        if not any(Path(folder).glob("build-*")):
+            return []  # a first build
+    except IndexMismatchError:
+        pass
+    with build_lock(folder):
+        note = repair_current(folder)
+    if note:
+        log.warning("repaired %s: %s", folder, note)
+    return [note] if note else []
+
+
+def _repair_profile(settings: Settings, documents: list[Document]) -> list[str]:
+    """Write the live build's profile files again where they are damaged (``load_build_profile``); what was done."""
+    build = live_build(settings.index_dir)
+    profile, notes = load_build_profile(build)
+    if notes:
+        try:
+            profile.with_(examples=corpus_examples(settings.corpus_dir, documents)).save_in_build(build)
+        except OSError as e:
+            raise not_writable(settings.index_dir, e) from e
+        for note in notes:
+            log.warning("repaired %s: %s", build, note)
+    return notes
 
 
 def _tidy(folder) -> None:
@@ -255,7 +297,8 @@ def _build(settings, embedder, documents, skipped, expected, previous, reasons, 
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     # A profile fitted to this corpus (rag calibrate) survives rebuilds; the examples follow the corpus.
-    profile = _previous_profile(settings.index_dir).with_(examples=corpus_examples(settings.corpus_dir, documents))
+    profile, repaired = _previous_profile(settings.index_dir)
+    profile = profile.with_(examples=corpus_examples(settings.corpus_dir, documents))
     index = Index(
         {d.doc_id: d for d in documents}, chunks, vectors, stores, manifest,
         sentence_vectors, sentence_rows, vocab, vocab_vectors, profile, words,
@@ -266,17 +309,18 @@ def _build(settings, embedder, documents, skipped, expected, previous, reasons, 
         raise not_writable(settings.index_dir, e) from e
     return BuildReport(
         len(documents), len(chunks), embedded, len(chunks) - embedded, skipped,
-        time.perf_counter() - t0, settings.model, dim, reasons,
+        time.perf_counter() - t0, settings.model, dim, reasons, repaired,
     )
 
 
-def _previous_profile(index_dir: Path) -> Profile:
-    """The live build's profile, or the defaults when there is none (or it cannot be read)."""
+def _previous_profile(index_dir: Path) -> tuple[Profile, list[str]]:
+    """The live build's profile (its calibrated copy when ``profile.json`` is damaged: ``load_build_profile``) and
+    what was damaged; the defaults when there is no live build."""
     try:
-        return Profile.load(live_build(index_dir) / PROFILE_FILE)
+        return load_build_profile(live_build(index_dir))
     except (IndexNotFoundError, IndexMismatchError) as e:
         log.info("starting from the default profile (%s)", e)
-        return Profile()
+        return Profile(), []
 
 
 @dataclass

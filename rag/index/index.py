@@ -2,8 +2,8 @@
 
 A build folder holds ``manifest.json``, ``documents.jsonl``, ``chunks.jsonl``, ``vectors.npy``,
 ``sentence_vectors.npy``, ``sentence_rows.json``, ``vocab.json``, ``vocab_vectors.npy``, ``words.json``,
-``profile.json`` (the corpus profile) and what its store writes (FAISS: ``faiss.index``,
-``sentences.faiss.index`` and ``bm25/``; Milvus: ``milvus.json``).
+``profile.json`` (the corpus profile; once fitted, also its copy ``profile.calibrated.json``) and what its store
+writes (FAISS: ``faiss.index``, ``sentences.faiss.index`` and ``bm25/``; Milvus: ``milvus.json``).
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ class Index:
             self._stores.save(tmp)
             (tmp / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False))
             np.save(tmp / "vocab_vectors.npy", self.vocab_vectors)
-            self.profile.save(tmp / PROFILE_FILE)
+            self.profile.save_in_build(tmp)  # profile.json, and its calibrated copy when it is fitted
             (tmp / "words.json").write_text(json.dumps(self.words, ensure_ascii=False))
             # The manifest goes last: a build folder without one is incomplete by definition.
             # It records every other file's size and checksum (see manifest.verify_build).

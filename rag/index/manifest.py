@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 3  # 3: the manifest lists every file's size and SHA-256
 NORMALIZER_VERSION = "ar-3"  # bump when rag.text.normalize / rag.text.analyze change
 CHUNKER_VERSION = "sent-3"  # bump when rag.ingest.chunk or rag.ingest.title changes
-#: Files of a build without a checksum: the manifest itself, and the corpus profile, which calibration may
-#: rewrite in place (it is checked when it is read).
-UNCHECKED_FILES = frozenset({"manifest.json", "profile.json"})
+#: Files of a build without a checksum: the manifest itself, and the corpus profile and its calibrated copy, which
+#: calibration may rewrite in place (they are checked by loading them: rag.profile.load_build_profile).
+UNCHECKED_FILES = frozenset({"manifest.json", "profile.json", "profile.calibrated.json"})
 _BUILD_NAME = re.compile(r"build-[A-Za-z0-9_-]+")
 _CHECKED = (
     "format_version", "model", "model_hash", "query_prefix", "passage_prefix", "normalizer", "chunker", "vector_store",
@@ -50,6 +50,8 @@ def index_settings(settings: Settings, model_hash: str) -> dict[str, Any]:
 
     Example: ``index_settings(Settings(), "abc")["chunker"]["chunk_tokens"] == 256``
     """
+    from rag.answer.reader import reader_name  # imports torch: only where the model is loaded anyway
+
     return {
         "format_version": FORMAT_VERSION,
         "model": settings.model,
@@ -66,6 +68,8 @@ def index_settings(settings: Settings, model_hash: str) -> dict[str, Any]:
         "ann": {"kind": settings.ann},
         "vector_store": settings.vector_store,
         "bridge_min_passages": settings.bridge_min_passages,
+        # Recorded, not checked: the reading model answers over any index built with the bundled encoder.
+        "reader": reader_name(settings.reader),
     }
 
 
@@ -108,15 +112,21 @@ def live_build(folder: Path) -> Path:
     try:
         if not pointer.is_file():
             raise IndexNotFoundError(f"no index in {folder}: build one with `rag index --index-dir {folder}`")
-        name = pointer.read_text().strip()
+        name = pointer.read_bytes().decode("utf-8", "replace").strip()
         build = folder / name
         # CURRENT names a build folder of this folder, nothing else (no "../", no absolute path).
-        complete = _BUILD_NAME.fullmatch(name) is not None and (build / "manifest.json").is_file()
-    except (OSError, UnicodeDecodeError) as e:
+        named = _BUILD_NAME.fullmatch(name) is not None
+        complete = named and (build / "manifest.json").is_file()
+    except OSError as e:
         raise IndexMismatchError(
-            f"cannot read the index folder {str(folder)!r} ({getattr(e, 'strerror', None) or e}); "
+            f"cannot read the index folder {str(folder)!r} ({e.strerror or e}); "
             f"give your user read access to it or pass another --index-dir"
         ) from e
+    if not named:
+        raise IndexMismatchError(
+            f"the index in {folder} is damaged (CURRENT holds {name[:60]!r}, not the name of a build); "
+            f"repair it with: rag index --index-dir {folder}"
+        )
     if not complete:
         raise IndexMismatchError(
             f"the index in {folder} is damaged ({build.name} has no manifest.json); "
@@ -125,15 +135,49 @@ def live_build(folder: Path) -> Path:
     return build
 
 
+def repair_current(folder: Path) -> str | None:
+    """Point a missing or damaged ``CURRENT`` at the newest intact build of ``folder``; what was done, or None.
+
+    A build is intact when its manifest reads and every file matches its checksum (``verify_build``), so
+    no embedding is lost to a damaged pointer. Call it only while holding ``build_lock``.
+
+    Example: ``repair_current(folder) is None`` when ``CURRENT`` names a complete build.
+    """
+    folder = Path(folder)
+    try:
+        live_build(folder)
+        return None
+    except IndexNotFoundError:
+        pass
+    except IndexMismatchError as e:
+        if e.__cause__ is not None:  # the folder cannot be read: nothing to repair from
+            return None
+    # Build names start with their time: the newest first (one killed before CURRENT moved to it is complete).
+    for build in sorted(folder.glob("build-*"), reverse=True):
+        try:
+            manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+            intact = isinstance(manifest, dict) and bool(_BUILD_NAME.fullmatch(build.name)) and not verify_build(
+                build, manifest)
+        except (OSError, ValueError):
+            continue
+        if intact:
+            write_atomic(folder / "CURRENT", build.name + "\n")
+            return f"CURRENT was missing or damaged; it names the intact build {build.name} again (nothing re-embedded)"
+    return None
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The live build's manifest."""
     build = live_build(folder)
     try:
-        return json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError(f"a JSON {type(manifest).__name__}, not an object")
     except (OSError, ValueError) as e:
         raise IndexMismatchError(
             f"the index manifest in {build} is unreadable ({e}); rebuild with: rag index --rebuild"
         ) from e
+    return manifest
 
 
 
@@ -164,13 +208,16 @@ def verify_build(build: Path, manifest: dict[str, Any]) -> list[str]:
     problems = []
     for name, want in expected.items():
         path = build / name
+        if not isinstance(want, dict) or not isinstance(want.get("size"), int):
+            problems.append(f"{name} has no size and checksum in the manifest")
+            continue
         try:
             size = path.stat().st_size
         except OSError:
             problems.append(f"{name} is missing")
             continue
-        if size != want.get("size"):
-            problems.append(f"{name} has {size:,} bytes, the manifest says {want.get('size'):,}")
+        if size != want["size"]:
+            problems.append(f"{name} has {size:,} bytes, the manifest says {want['size']:,}")
         elif _sha256(path) != want.get("sha256"):
             problems.append(f"{name} does not match its checksum")
     return problems
@@ -207,8 +254,8 @@ def remove_leftovers(folder: Path) -> list[str]:
     """
     folder = Path(folder)
     try:
-        live = (folder / "CURRENT").read_text().strip()
-    except OSError:
+        live = (folder / "CURRENT").read_text(encoding="utf-8").strip()
+    except (OSError, ValueError):  # missing, unreadable, or not text (a damaged CURRENT names no build)
         live = None
     removed = []
     for path in sorted([*folder.glob(".tmp-build-*"), *folder.glob("build-*")]):
