@@ -161,6 +161,7 @@ class Pipeline:
         final.passages = hits
         final.timings = {k_: round(v, 2) for k_, v in timings.items()}
         final.retrieval_query = query.retrieval_text
+        final.resolved_question = query.retrieval_text if query.retrieval_text != question else ""
         final.query = query
         yield final
 

@@ -80,8 +80,8 @@ class Query:
     Attributes:
         text: The question as asked (validated, stripped).
         language: ``"ar"`` or ``"en"``, from the question's script.
-        retrieval_text: The text retrieved with: the question, or a follow-up resolved against the
-            conversation (earlier question carried over, or an LLM rewrite).
+        retrieval_text: The text retrieved and answered with: the question, or a follow-up resolved against
+            the conversation (``rag.retrieve.followup``, or an LLM rewrite).
         lexical: The BM25 query: ``retrieval_text`` plus the bridged Arabic terms.
         vector: The query embedding of ``retrieval_text`` (L2-normalized).
         bridged: Arabic words of the corpus bridged from a Latin-script question's words.
@@ -257,6 +257,8 @@ class Answer:
             generative backend falls back to it).
         query: The prepared query the answer was built from (not serialized beyond its text fields).
         short_answer: The span of the best quote that answers the question (None on abstention).
+        resolved_question: A follow-up as it was understood in the conversation ("وكم مدتها؟" -> "كم مدة
+            صفقة أمازون مع OpenAI؟"); "" when the question was taken as asked.
     """
 
     question: str
@@ -272,10 +274,12 @@ class Answer:
     evidence: Evidence | None = None
     query: Query | None = field(default=None, repr=False)
     short_answer: ShortAnswer | None = None
+    resolved_question: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
+            "resolved_question": self.resolved_question,
             "language": self.language,
             "text": self.text,
             "abstained": self.abstained,

@@ -51,14 +51,18 @@ def _words(text: str) -> list[str]:
 
 def content_words(question: str) -> list[str]:
     """The question's own words: no punctuation, stopwords or question words (Latin words kept as written;
-    a shadda or other mark does not split a word: "مسرّعات" is one).
+    a shadda or other mark does not split a word: "مسرّعات" is one). A question word keeps its conjunction
+    ("ومتى" asks as "متى" does).
 
     Example: ``content_words("ما مسرّعات Nvidia؟") == ["مسرعات", "Nvidia"]``
     """
     stop = stopwords()
+
+    def asking(n: str) -> bool:
+        return n in stop or n in _ASKING or n[:1] in "وف" and (n[1:] in stop or n[1:] in _ASKING)
+
     return [w for w in re.findall(r"[^\W\d_]+", strip_marks(question))
-            if normalize(w, lexical=True) not in stop and normalize(w, lexical=True) not in _ASKING
-            and len(w) > 1]
+            if not asking(normalize(w, lexical=True)) and len(w) > 1]
 
 
 def unknown_words(question: str, language: str, vocabulary: Mapping[str, object] | set[str],

@@ -1,7 +1,7 @@
 """The query stage: a question (and the conversation so far) becomes a ``Query`` ready for retrieval.
 
-It resolves a follow-up against earlier turns (an LLM rewrite where a chat model is given, else the
-earlier question's terms carried over), embeds the text, and for a Latin-script question bridges its
+It resolves a follow-up against earlier turns (an LLM rewrite where a chat model is given, else by
+grammar: ``rag.retrieve.followup``), embeds the text, and for a Latin-script question bridges its
 words to Arabic words of the corpus (by embedding for an English question, by transliteration for any).
 Everything downstream reads the ``Query``; nothing recomputes it.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from rag.profile import Profile
 from rag.retrieve.bridge import bridge_terms, english_content_words
-from rag.retrieve.followup import expand_follow_up, is_follow_up
+from rag.retrieve.followup import is_follow_up, resolve_follow_up
 from rag.text.normalize import detect_language
 from rag.text.translit import Skeletons
 from rag.types import Query
@@ -31,15 +31,19 @@ EmbedQueries = Callable[[list[str]], np.ndarray]
 
 
 def retrieval_text(question: str, history: Sequence[tuple[str, str]], profile: Profile,
-                   rewrite: Rewriter | None = None) -> str:
-    """The text to retrieve with: the question, or a follow-up made standalone.
+                   rewrite: Rewriter | None = None, translate: Callable[[str], Sequence[str]] | None = None) -> str:
+    """The text to retrieve and answer with: the question, or a follow-up resolved against the conversation
+    (by ``rewrite`` where given, by grammar where it is not or gives the question back unchanged;
+    ``translate`` renders an English subject carried into an Arabic turn).
 
-    Example: ``retrieval_text("وما مدتها؟", [("ما قيمة الصفقة؟", "...")], Profile()) == "ما قيمة الصفقة؟ وما مدتها؟"``
+    Example: ``retrieval_text("وما مدتها؟", [("ما قيمة الصفقة؟", "...")], Profile()) == "ما مدة الصفقة؟"``
     """
     history = list(history)
     if history and rewrite is not None and is_follow_up(question, profile):
-        return rewrite(question, history)
-    return expand_follow_up(question, history, profile)
+        rewritten = rewrite(question, history)
+        if rewritten != question:
+            return rewritten
+    return resolve_follow_up(question, history, profile, translate)
 
 
 def lexical_terms(words: Sequence[str], word_vectors: np.ndarray | None, vocab: Sequence[str],
@@ -97,10 +101,10 @@ def prepare_query(
         corpus_words: Every Arabic word of the corpus, for transliteration (default: ``vocab``), or its
             ``Skeletons`` (indexed with the profile's ``translit_min_consonants``).
         translate: Arabic renderings of an English text's words (``rag.text.dictionary``), added to an English
-            question's BM25 query; None adds none.
+            question's BM25 query and given to an English subject carried into an Arabic follow-up; None adds none.
     """
     history = [(str(q), str(a)) for q, a in history]
-    text = retrieval_text(question, history, profile, rewrite)
+    text = retrieval_text(question, history, profile, rewrite, translate)
     english = detect_language(text) == "en"
     words = english_content_words(text)
     vectors = embed([text, *words] if english else [text])
@@ -111,7 +115,9 @@ def prepare_query(
         text=question,
         language=detect_language(question),
         retrieval_text=text,
-        lexical=" ".join([text, *bridged, *(translate(text) if english and translate is not None else ())]),
+        # A resolved follow-up's own words are matched as asked too: "مدتها" and "مدة" stem apart.
+        lexical=" ".join([text, *([question] if text != question else []), *bridged,
+                          *(translate(text) if english and translate is not None else ())]),
         vector=vectors[0],
         bridged=tuple(bridged),
         bridged_vector=bridged_vector,

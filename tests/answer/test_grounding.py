@@ -95,6 +95,12 @@ def test_a_word_with_a_proclitic_or_a_shadda_is_looked_up_whole():
     assert unknown_words("هل انتهت الشّراكة؟", "ar", VOCAB, NAMES) == ["انتهت"]
 
 
+def test_a_question_word_with_its_conjunction_is_no_content_word():
+    """"ومتى أعلن عنها؟" asks as "متى أعلن عنها؟" does: "ومتى" is not a word the corpus lacks."""
+    assert content_words("ومتى أعلن عنها؟") == content_words("متى أعلن عنها؟") == ["أعلن", "عنها"]
+    assert content_words("وفاء ووزير") == ["وفاء", "ووزير"]  # a word that only starts with و stays
+
+
 def test_an_english_name_the_corpus_writes_in_translation_is_known():
     dictionary = {"statement": ["بيان"], "canada": ["كندا"], "partnership": ["الشراكة المستمرة"]}.get
 

@@ -1,4 +1,4 @@
-"""rag.retrieve.followup: spotting follow-up questions, expanding them with the earlier turn, LLM rewrites."""
+"""rag.retrieve.followup: spotting follow-up questions, resolving them against the conversation, LLM rewrites."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from rag.answer.llm import OpenAIChat
 from rag.profile import Profile
-from rag.retrieve.followup import brief, expand_follow_up, is_follow_up, rewrite_follow_up
+from rag.retrieve.followup import brief, is_follow_up, parse_frame, resolve_follow_up, rewrite_follow_up
 from tests.answer.test_llm import OpenAIServer, closed_port_url
 
 
@@ -23,6 +23,8 @@ from tests.answer.test_llm import OpenAIServer, closed_port_url
         "What about its duration?",
         "How long is it?",
         "so what happened next?",
+        "Why?",  # no content terms at all
+        "والمدة؟",  # a conjunction and one word
     ],
 )
 def test_follow_ups(question):
@@ -49,48 +51,106 @@ def test_self_contained_questions(question):
 HISTORY = [("ما قيمة صفقة أمازون مع OpenAI؟", "38 مليار دولار [1]")]
 
 
-def test_expand_prepends_the_previous_question():
-    assert expand_follow_up("وما مدتها؟", HISTORY) == "ما قيمة صفقة أمازون مع OpenAI؟ وما مدتها؟"
+def test_resolve_docstring_example():
+    assert resolve_follow_up("وكم مدتها؟", HISTORY) == "كم مدة صفقة أمازون مع OpenAI؟"
 
 
-def test_docstring_example():
-    assert expand_follow_up("وما مدتها؟", [("ما قيمة الصفقة؟", "...")]) == "ما قيمة الصفقة؟ وما مدتها؟"
+@pytest.mark.parametrize(
+    ("earlier", "question", "resolved"),
+    [
+        # A pronoun is replaced by the earlier question's subject; the new turn's question words stay.
+        ("ما قيمة صفقة أمازون مع OpenAI؟", "وكم مدتها؟", "كم مدة صفقة أمازون مع OpenAI؟"),
+        ("كم موظفاً سرّحت أمازون؟", "ومن هو رئيسها التنفيذي؟", "من هو رئيس أمازون التنفيذي؟"),
+        ("كم موظفاً سرّحت أمازون؟", "وكم ارتفعت أسهمها؟", "كم ارتفعت أسهم أمازون؟"),
+        ("من هو الرئيس التنفيذي لشركة OpenAI؟", "وكم عمره؟", "كم عمر الرئيس التنفيذي لشركة OpenAI؟"),
+        ("متى أعلنت OpenAI عن صفقة أمازون؟", "وما قيمتها؟", "ما قيمة صفقة أمازون؟"),  # the verb's object
+        ("ما قيمة الصفقة؟", "ومتى أعلن عنها؟", "متى أعلن عن الصفقة؟"),  # a preposition's pronoun
+        ("كم موظفا سرحت الشركة؟", "وما السبب وراءه؟", "ما السبب وراء الشركة؟"),
+        ("كم موظفا سرحت أمازون؟", "ومتى تأسست مايكروسوفت؟", "ومتى تأسست مايكروسوفت؟"),  # names its own
+        ("What is the value of the Amazon deal with OpenAI?", "How long does it last?",
+         "How long does the Amazon deal with OpenAI last?"),
+        ("How many employees did Amazon lay off?", "Who is its CEO?", "Who is Amazon's CEO?"),
+        ("Who is OpenAI's CEO?", "And how old is he?", "How old is OpenAI's CEO?"),
+        # A definite noun naming the subject again is the subject.
+        ("ما قيمة صفقة أمازون مع OpenAI؟", "ومتى أعلنت الصفقة؟", "متى أعلنت صفقة أمازون مع OpenAI؟"),
+        ("What is the value of the Amazon deal with OpenAI?", "And when was the deal announced?",
+         "When was the Amazon deal with OpenAI announced?"),
+        # A bare question asks the earlier question's clause anew, or about its subject.
+        ("كم موظفاً سرّحت أمازون؟", "ولماذا؟", "لماذا سرّحت أمازون؟"),
+        ("How much is Nvidia investing in OpenAI?", "And when?", "When is Nvidia investing in OpenAI?"),
+        ("How many employees did Amazon lay off?", "Why?", "Why did Amazon lay off employees?"),
+        ("ما قيمة صفقة أمازون مع OpenAI؟", "ومتى أعلنت؟", "متى أعلنت صفقة أمازون مع OpenAI؟"),
+        ("كم موظفا سرحت الشركة؟", "وما السبب؟", "ما سبب الشركة؟"),
+        # An elliptical turn is the earlier question about the new name, or a thing of its subject.
+        ("How much is Nvidia investing in OpenAI?", "And AMD?", "How much is AMD investing in OpenAI?"),
+        ("ما قيمة صفقة أمازون مع OpenAI؟", "وماذا عن مايكروسوفت؟", "ما قيمة صفقة مايكروسوفت مع OpenAI؟"),
+        ("ماذا قالت مايكروسوفت عن الصفقة؟", "وأمازون؟", "ماذا قالت أمازون عن الصفقة؟"),
+        ("What did Microsoft say about the deal?", "And Amazon?", "What did Amazon say about the deal?"),
+        ("What is the value of the Amazon deal with OpenAI?", "And its duration?",
+         "What is the duration of the Amazon deal with OpenAI?"),
+        ("Who is OpenAI's CEO?", "What about its revenue?", "What is OpenAI's revenue?"),
+        ("متى أعلنت OpenAI عن صفقة أمازون؟", "والمدة؟", "ما مدة صفقة أمازون؟"),
+    ],
+)
+def test_a_follow_up_is_resolved(earlier, question, resolved):
+    assert resolve_follow_up(question, [(earlier, "...")]) == resolved
 
 
-def test_a_self_contained_question_is_not_expanded():
-    q = "كم موظفا سرحت أمازون في الأسبوع الماضي؟"
-    assert expand_follow_up(q, HISTORY) == q
+def test_a_speech_question_lends_its_topic_not_its_speaker():
+    """"What did X say about Y" then "when was it announced": it is Y; whose words were asked is not carried."""
+    assert resolve_follow_up("When was it announced?", [("What did Microsoft say about the deal?", "")]) == (
+        "When was the deal announced?")
+    assert resolve_follow_up("ومتى وقعت؟", [("ماذا قالت مايكروسوفت عن الصفقة؟", "")]) == "متى وقعت الصفقة؟"
 
 
-def test_no_history_no_expansion():
-    assert expand_follow_up("وما مدتها؟", []) == "وما مدتها؟"
+def test_a_turn_that_stands_on_its_own_is_not_changed():
+    for question in ("كم ارتفعت أسهم أمازون؟", "وكم ارتفعت أسهم أمازون؟", "Who is Sam Altman?"):
+        assert resolve_follow_up(question, HISTORY) == question
 
 
-def test_a_chain_of_two_follow_ups_goes_back_to_the_topic_question():
-    history = [*HISTORY, ("وما مدتها؟", "سبع سنوات [1]")]
-    assert expand_follow_up("ومتى أعلنت؟", history) == "ما قيمة صفقة أمازون مع OpenAI؟ وما مدتها؟ ومتى أعلنت؟"
+def test_no_history_no_resolution():
+    assert resolve_follow_up("وما مدتها؟", []) == "وما مدتها؟"
 
 
-def test_the_walk_back_stops_at_the_latest_topic_question():
-    history = [
-        ("كم موظفا سرحت أمازون في الأسبوع الماضي؟", "14,000"),
-        *HISTORY,
-        ("وما مدتها؟", "سبع سنوات"),
-    ]
-    # The layoffs question is older than the topic question: it is not carried.
-    assert expand_follow_up("ومتى أعلنت؟", history) == "ما قيمة صفقة أمازون مع OpenAI؟ وما مدتها؟ ومتى أعلنت؟"
+def test_across_languages_only_names_cross_into_arabic():
+    """An English subject's common words would be read as unknown names in an Arabic question: only its
+    names carry; an Arabic subject goes into an English question whole."""
+    english = [("What is the value of the Amazon deal with OpenAI?", "")]
+    assert resolve_follow_up("وكم مدتها؟", english) == "كم مدة Amazon OpenAI؟"
+    assert resolve_follow_up("ومتى أعلن عنها؟", [("What did Microsoft say about the deal?", "")]) == (
+        "ومتى أعلن عنها؟")  # nothing to carry: asked as it is
+    assert resolve_follow_up("وماذا عن AMD؟", english) == "ما قيمة AMD؟"
+    assert resolve_follow_up("And how long is it?", HISTORY) == "How long is صفقة أمازون مع OpenAI?"
 
 
-def test_english_follow_up_chain():
-    history = [("How much is the Amazon deal with OpenAI?", "$38 billion"), ("And its duration?", "seven years")]
-    assert expand_follow_up("What about Microsoft?", history) == (
-        "How much is the Amazon deal with OpenAI? And its duration? What about Microsoft?"
-    )
+def test_an_english_subject_is_rendered_by_the_dictionary_in_an_arabic_turn():
+    dictionary = {"deal": ["الصفقة"], "employees": ["الموظفين"]}.get
+
+    def translate(text):
+        return dictionary(text.lower(), [])
+
+    earlier = [("What did Microsoft say about the deal?", "")]
+    assert resolve_follow_up("ومتى أعلن عنها؟", earlier, translate=translate) == "متى أعلن عن الصفقة؟"
+    earlier = [("What is the value of the Amazon deal with OpenAI?", "")]
+    assert resolve_follow_up("وكم مدتها؟", earlier, translate=translate) == "كم مدة الصفقة Amazon OpenAI؟"
 
 
-def test_a_history_of_only_follow_ups_is_carried_whole():
-    history = [("وما مدتها؟", "?"), ("ومتى؟", "?")]
-    assert expand_follow_up("وكم قيمتها؟", history) == "وما مدتها؟ ومتى؟ وكم قيمتها؟"
+def test_a_chain_of_follow_ups_keeps_its_subject():
+    history = [("كم موظفاً سرّحت أمازون؟", "14,000"), ("ولماذا؟", "...")]
+    assert resolve_follow_up("ومن هو رئيسها التنفيذي؟", history) == "من هو رئيس أمازون التنفيذي؟"
+    history = [*HISTORY, ("وكم مدتها؟", "سبع سنوات")]
+    assert resolve_follow_up("ومتى أعلنت؟", history) == "متى أعلنت صفقة أمازون مع OpenAI؟"
+
+
+def test_the_latest_question_that_stands_on_its_own_gives_the_subject():
+    history = [*HISTORY, ("كم موظفاً سرّحت أمازون؟", "14,000")]
+    assert resolve_follow_up("ولماذا؟", history) == "لماذا سرّحت أمازون؟"
+
+
+def test_parse_frame_docstring_example():
+    frame = parse_frame("ما قيمة صفقة أمازون مع OpenAI؟")
+    assert frame.subject == ("صفقة", "أمازون", "مع", "OpenAI") and frame.slot == (3, 4)
+    assert parse_frame("What did Microsoft say about the deal?").subject == ("the", "deal")
 
 
 def test_follow_up_limits_come_from_the_profile():

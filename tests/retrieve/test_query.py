@@ -28,7 +28,7 @@ class CountingEmbedder:
 
 
 def test_retrieval_text_docstring_example():
-    assert retrieval_text("وما مدتها؟", [("ما قيمة الصفقة؟", "...")], Profile()) == "ما قيمة الصفقة؟ وما مدتها؟"
+    assert retrieval_text("وما مدتها؟", [("ما قيمة الصفقة؟", "...")], Profile()) == "ما مدة الصفقة؟"
 
 
 def test_retrieval_text_uses_the_rewriter_only_for_follow_ups():
@@ -44,6 +44,13 @@ def test_retrieval_text_uses_the_rewriter_only_for_follow_ups():
     assert retrieval_text(standalone, history, Profile(), rewrite) == standalone
     assert retrieval_text("وما مدتها؟", [], Profile(), rewrite) == "وما مدتها؟"
     assert calls == ["وما مدتها؟"]
+
+
+def test_a_rewrite_that_gives_the_question_back_falls_back_to_the_grammar():
+    """A chat model that failed (``rewrite_follow_up`` returns the question as asked) still gets the follow-up
+    resolved."""
+    history = [("ما قيمة الصفقة؟", "...")]
+    assert retrieval_text("وما مدتها؟", history, Profile(), lambda q, h: q) == "ما مدة الصفقة؟"
 
 
 def test_lexical_terms_docstring_example():
@@ -97,8 +104,8 @@ def test_follow_up_is_resolved_before_embedding():
     embed = CountingEmbedder()
     q = prepare_query("وما مدتها؟", [("ما قيمة الصفقة؟", "بحسب المقالات")], embed=embed, vocab=[],
                       vocab_vectors=np.zeros((0, 3)), profile=Profile())
-    assert q.text == "وما مدتها؟" and q.retrieval_text == "ما قيمة الصفقة؟ وما مدتها؟"
-    assert embed.calls == [["ما قيمة الصفقة؟ وما مدتها؟"]]
+    assert q.text == "وما مدتها؟" and q.retrieval_text == "ما مدة الصفقة؟"
+    assert embed.calls == [["ما مدة الصفقة؟"]]
     assert q.history == (("ما قيمة الصفقة؟", "بحسب المقالات"),)
     assert q.to_dict()["retrieval_text"] == q.retrieval_text and "vector" not in q.to_dict()
 
