@@ -531,11 +531,15 @@ def _skeletons(norm: str) -> frozenset[str]:
 
 def counts_what_is_asked(question: str, sentence: str) -> bool | None:
     """Whether ``sentence`` holds a count of what a "how many" question counts (the number with that word,
-    singular or plural: "كم جزيرة" and "ثلاث جزر"); None when the question counts nothing that can be told.
+    singular or plural: "كم جزيرة" and "ثلاث جزر"), or for a duration question a count of time ("سبع سنوات":
+    "كم مدة الصفقة؟" is not answered by "38 مليار دولار"); None when the question counts nothing that can be told.
 
     Example: ``counts_what_is_asked("كم جزيرة في الأرخبيل؟", "يضم الأرخبيل ثلاث جزر") is True``
     """
-    counted = _counted_noun(question) if question_type(question) == "count" else frozenset()
+    qtype = question_type(question)
+    if qtype == "duration":
+        return any(kind == "time" for _, _, kind in _number_spans(_tokens(sentence)))
+    counted = _counted_noun(question) if qtype == "count" else frozenset()
     if not counted:
         return None
     tokens = _tokens(sentence)

@@ -162,3 +162,11 @@ def test_a_sentence_counts_what_the_question_counts():
     # Nothing to tell: not a count question, or no counted word.
     assert counts_what_is_asked("ما عاصمة مصر؟", "القاهرة عاصمة مصر منذ 969") is None
     assert counts_what_is_asked("كم؟", "ثلاث جزر") is None
+
+
+def test_a_duration_question_is_met_by_a_count_of_time():
+    """"كم مدة الصفقة؟" is not answered by the deal's value: only a sentence counting time meets its cue."""
+    question = "كم مدة صفقة أمازون مع OpenAI؟"
+    assert counts_what_is_asked(question, "أبرمت صفقة مع أمازون قيمتها 38 مليار دولار") is False
+    assert counts_what_is_asked(question, "وتمتد الصفقة سبع سنوات") is True
+    assert counts_what_is_asked("How long will the deal run?", "تستمر عامين") is True  # a dual counts itself
