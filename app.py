@@ -32,8 +32,11 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if not args.verbose:
+    logging.captureWarnings(True)  # the libraries' Python warnings become log records (py.warnings)
+    if not args.verbose:  # the libraries' bars and warnings (a tokenizer's "sequence length is longer than…")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)
         for noisy in ("httpx", "gradio", "faiss.loader"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 

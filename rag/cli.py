@@ -560,8 +560,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if not args.verbose:  # the libraries' own bars (loading weights, batches); ours stay
+    logging.captureWarnings(True)  # the libraries' Python warnings become log records (py.warnings)
+    if not args.verbose:  # the libraries' own bars (loading weights, batches) and warnings; ours stay
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        logging.getLogger("py.warnings").setLevel(logging.ERROR)
     try:
         return args.func(args)
     except RagError as e:

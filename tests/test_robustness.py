@@ -198,6 +198,21 @@ def test_pathological_articles_are_chunked_in_proportion_to_their_text(embedder)
         assert all(text[c.start:c.end] == c.text for c in chunks)
 
 
+def test_a_very_long_sentence_is_indexed_without_library_warnings(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    # One sentence of about 1,000 model tokens: twice the model's length (counted, then chunked).
+    _write(corpus, "long.txt", "Headline\n" + " ".join(f"market{i} deal" for i in range(300)) + ".\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    env.pop("TRANSFORMERS_VERBOSITY", None)
+    command = [sys.executable, "-m", "rag", "index", "--corpus", str(corpus), "--index-dir", str(tmp_path / "index")]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 documents" in proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert all(line.startswith("building the index for 1 article(s)") for line in lines), proc.stderr[-3000:]
+
+
 def test_odd_articles_are_indexed_safely_and_rendered_escaped(tmp_path, embedder):
     from rag.app.render import answer_html, article_html, sources_html
     from rag.pipeline import Pipeline

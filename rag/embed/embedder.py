@@ -67,7 +67,9 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)
+        # Counting is how long texts get chunked: verbose=False keeps the tokenizer from warning that they
+        # exceed the model's length (they are never sent to the model whole).
+        enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)
         return [len(ids) for ids in enc["input_ids"]]
 
     def truncate(self, text: str, max_tokens: int) -> str:
@@ -80,7 +82,8 @@ class SentenceTransformerEmbedder:
         # A prefix is tokenized first (tokens rarely span 8 characters): the first max_tokens tokens of a
         # prefix holding more than that are the text's own, so only a prefix's cost is paid.
         for part in (text[: max_tokens * 8], text):
-            enc = self.tokenizer(part, add_special_tokens=False, truncation=False, return_offsets_mapping=True)
+            enc = self.tokenizer(part, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
+                                 verbose=False)
             offsets = enc["offset_mapping"]
             if len(offsets) > max_tokens:
                 return text[: offsets[max_tokens - 1][1]]
