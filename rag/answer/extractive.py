@@ -316,6 +316,8 @@ class ExtractiveAnswerer:
             text = "\n".join(lines)
             best = max(citations[: len(chosen)], key=lambda c: c.score)
             short = short_answer_for(request.question, lang, best, request.lexical_query, self.profile.span_model)
+        if short is not None and lang == "en" and short.english is None and self.names is not None:
+            short = replace(short, english=self.names.latin_spelling(short.text))  # as the corpus spells it
         yield text
         yield Answer(
             question=request.question, language=lang, text=text, abstained=abstain,

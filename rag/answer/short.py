@@ -12,6 +12,7 @@ rest. Offsets are into the sentence, so a caller adds the sentence's own offset 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -424,6 +425,10 @@ def short_answer(
     if not tokens:
         return None
     qtype = question_type(question)
+    if qtype == "name":
+        named = appositive_name(question, sentence, match_text)
+        if named is not None:
+            return named
     shared = _shared(tokens, match_text or question)
     span = _typed(tokens, shared, qtype, question)
     if span is None and qtype == "place":
@@ -585,6 +590,100 @@ def _latin_name(tokens: list[_Token], shared: list[bool], question: str, sentenc
     return min(found)[2]
 
 
+#: Words that open a clause before a name and are not part of it ("قال سام ألتمان، المدير التنفيذي").
+_BEFORE_NAMES = _forms(
+    "قال وقال قالت وقالت يقول صرح وصرح أكد وأكد أضاف وأضاف أوضح وأوضح ذكر وذكر رفض ورفض كتب وكتب أعلن وأعلن "
+    "اعتبر واعتبر يتحدث تحدث أشار وأشار said says told added wrote"
+)
+#: Connectives that tie a role to its owner ("الرئيس التنفيذي لشركة X", "the chief executive of X").
+_ROLE_LINKS = _forms("ل لـ لشركة لمجموعة of at in")
+_COMMAS = frozenset("،,")
+
+
+def appositive_name(question: str, sentence: str, match_text: str | None = None) -> tuple[int, int] | None:
+    """For a who-question, the ``(start, end)`` offsets of the name the sentence gives in the role the
+    question asks about, by apposition; None when the sentence names nobody so.
+
+    The role is the run of words the sentence shares with the question. The name stands before it between
+    commas ("سام ألتمان، الرئيس التنفيذي لشركة OpenAI،"), after it between commas ("الرئيس التنفيذي لشركة
+    OpenAI، سام ألتمان،"), or right after it ("الرئيس التنفيذي آندي جاسي صرح", past an owner joined by ل:
+    "الرئيس التنفيذي لشركة إنفيديا جنسن هوانغ"). A name is up to two words (three after a preposition),
+    none of them a function word, a word of the question, a number, or a word with the article.
+
+    Example: ``appositive_name("من هو الرئيس التنفيذي لشركة OpenAI؟",
+    "سام ألتمان، الرئيس التنفيذي لشركة OpenAI، يتحدث") == (0, 10)``
+    """
+    if question_type(question) != "name":
+        return None
+    tokens = _tokens(sentence)
+    shared = _shared(tokens, match_text or question)
+    segments: list[tuple[int, int]] = []
+    k = 0
+    while k < len(tokens):
+        i, j = _clause(tokens, k)
+        if i < j:
+            segments.append((i, j))
+        k = j + 1
+    if not segments:
+        return None
+    counts = [sum(shared[a] for a in range(i, j)) for i, j in segments]
+    r = max(range(len(segments)), key=lambda s: (counts[s], -s))
+    if counts[r] == 0:
+        return None
+    i, j = segments[r]
+
+    def namey(t: _Token, k: int, first: bool = True) -> bool:
+        if shared[k] or t.is_boundary or t.is_digit or t.norm in stopwords() or _in(t, QUESTION_WORDS):
+            return False
+        if t.text[:1].isascii():
+            return t.text[:1].isupper()
+        # A family name may carry the article ("عمر سلطان العلما"); a name does not start with it.
+        return (not first or not t.norm.startswith("ال")) and not _in(t, _BEFORE_NAMES) and len(t.norm) > 1
+
+    def comma(k: int) -> bool:
+        return 0 <= k < len(tokens) and tokens[k].text in _COMMAS
+
+    span = None
+    titled = shared[i] or tokens[i].norm.startswith("ال")
+    if r > 0 and comma(i - 1) and titled and segments[r - 1][1] == i - 1:
+        span = _name_run(tokens, segments[r - 1], namey, at_end=True)  # "NAME، ROLE"
+    if span is None and r + 1 < len(segments) and comma(j) and titled and comma(segments[r + 1][1]):
+        span = _name_run(tokens, segments[r + 1], namey, at_end=False)  # "ROLE، NAME،"
+    if span is None:
+        run = next(a for a in range(i, j) if shared[a])
+        while run + 1 < j and (shared[run + 1] or _in(tokens[run + 1], _ROLE_LINKS)):
+            run += 1
+        start = run + 1
+        if tokens[run].norm.startswith("ل") and not tokens[run].norm.startswith("ال") and start < j:
+            start += 1  # "لشركة إنفيديا": the owner, then the name
+        end = start
+        while end < j and end - start < 2 and namey(tokens[end], end):
+            end += 1
+        span = (start, end) if end > start else None  # "ROLE NAME"
+    if span is None:
+        return None
+    return tokens[span[0]].start, tokens[span[1] - 1].end
+
+
+def _name_run(tokens: list[_Token], segment: tuple[int, int], namey: Callable[..., bool], *,
+              at_end: bool) -> tuple[int, int] | None:
+    """The name that makes up the end (or the start) of a comma-separated segment: its last (first) two name
+    words, three when the segment opens with a preposition ("مع عمر سلطان العلما")."""
+    i, j = segment
+    if at_end:
+        start = j
+        while start > i and j - start < 3 and namey(tokens[start - 1], start - 1, first=False):
+            start -= 1
+        if j - start == 3 and start > i and tokens[start - 1].norm not in stopwords():
+            start += 1  # three words only after a preposition: "رفض سام ألتمان" is a verb and a name
+        words = list(range(start, j))
+    else:
+        words = list(range(i, j))[:2] if j - i <= 3 else []
+    if not words or not all(namey(tokens[k], k, first=n == 0) for n, k in enumerate(words)):
+        return None
+    return words[0], words[-1] + 1
+
+
 def _place(tokens: list[_Token], shared: list[bool]) -> tuple[int, int] | None:
     """A place phrase: a place word ("في", "شرق", "near") and the words after it in its clause, the one
     nearest the words the question shares (after the first of them when it can), or None.
@@ -624,13 +723,18 @@ def short_answer_for(
     rendering (``rag.answer.english``); None when no span can be told apart.
 
     The span is the fitted span model's choice (``rag.answer.span``) when ``model`` is given, else the rule's.
+    A who-question's span is the name the quote gives in the role asked about (``appositive_name``) when it
+    gives one.
     For an English who/which-name question, when the model's span has no English rendering and the rule's
     span is a name the reader can read (Latin script, or one the question spells; a date or a figure is
     not), the rule's span is taken.
 
     Example: ``short_answer_for("كم سنة؟", "ar", citation).text == "سبع سنوات"`` for a quote holding it.
     """
-    if model is not None:
+    named = appositive_name(question, citation.quote, match_text)
+    if named is not None:
+        span: tuple[int, int] | None = named  # a who-question: the name in the role asked about
+    elif model is not None:
         span = model.choose(question, citation.quote, match_text)
     else:
         span = short_answer(question, citation.quote, match_text=match_text)

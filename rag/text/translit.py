@@ -108,6 +108,31 @@ def question_names(question: str, language: str) -> list[str]:
     return [w.lower() for w in words if len(w) >= 3 and w.lower() not in stop]
 
 
+_LATIN_RUN = re.compile(r"[A-Z][A-Za-z0-9]+(?:[ -][A-Z][A-Za-z0-9]+)*")
+
+
+def latin_spellings(texts: Sequence[str], min_consonants: int = 3) -> dict[str, str]:
+    """The corpus's Latin-script names by consonant skeleton: each run of capitalized words, and each run of
+    up to three of its words, the most frequent spelling per skeleton ("Sam Altman" -> SMLTMN).
+
+    Example: ``latin_spellings(["قال Sam Altman"])["SMLTMN"] == "Sam Altman"``
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for text in texts:
+        for m in _LATIN_RUN.finditer(text):
+            words = m.group().replace("-", " ").split()
+            for i in range(len(words)):
+                for j in range(i + 1, min(len(words), i + 3) + 1):
+                    sk = "".join(latin_skeleton(w) for w in words[i:j])
+                    if len(sk) >= min_consonants:
+                        spelled = counts.setdefault(sk, {})
+                        spelled[" ".join(words[i:j])] = spelled.get(" ".join(words[i:j]), 0) + 1
+            if len(words) > 3:
+                sk = "".join(latin_skeleton(w) for w in words)
+                counts.setdefault(sk, {}).setdefault(" ".join(words), 1)
+    return {sk: max(spelled, key=lambda w: (spelled[w], -len(w))) for sk, spelled in counts.items()}
+
+
 class NameIndex:
     """Where the corpus mentions a name, in Latin script or an Arabic transliteration.
 
@@ -121,6 +146,7 @@ class NameIndex:
 
     def __init__(self, texts: Sequence[str], min_consonants: int = 3) -> None:
         self.min_consonants = min_consonants
+        self.latin = latin_spellings(texts, min_consonants)
         self.texts = [normalize(t, lexical=True) for t in texts]
         self.by_skeleton: dict[str, set[str]] = {}
         for text in self.texts:
@@ -143,6 +169,20 @@ class NameIndex:
             if len(sk) >= self.min_consonants:
                 found |= self.by_skeleton.get(sk, set())
         return [name, *sorted(found)]
+
+    def latin_spelling(self, name: str) -> str | None:
+        """How the corpus itself writes an Arabic name in Latin script, or None (see ``latin_spellings``).
+
+        Example: ``NameIndex(["شراكة أمازون", "Amazon Web Services"]).latin_spelling("أمازون") == "Amazon"``
+        """
+        words = [normalize(w, lexical=True) for w in name.split()]
+        if not words or not all(re.fullmatch("[\u0621-\u064a\u0671-\u06d3]{2,}", w) for w in words):
+            return None
+        for form in (words, [w[2:] if w.startswith("ال") and len(w) > 4 else w for w in words]):
+            sk = "".join(arabic_skeleton(w) for w in form)
+            if len(sk) >= self.min_consonants and sk in self.latin:
+                return self.latin[sk]
+        return None
 
     def checkable(self, name: str) -> bool:
         """Whether an Arabic spelling of ``name`` could be found: its consonant skeleton is long enough."""

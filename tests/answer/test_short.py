@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.short import counts_what_is_asked, question_type, short_answer, short_answer_for
+from rag.answer.short import appositive_name, counts_what_is_asked, question_type, short_answer, short_answer_for
 from rag.types import Citation
 
 
@@ -170,3 +170,40 @@ def test_a_duration_question_is_met_by_a_count_of_time():
     assert counts_what_is_asked(question, "أبرمت صفقة مع أمازون قيمتها 38 مليار دولار") is False
     assert counts_what_is_asked(question, "وتمتد الصفقة سبع سنوات") is True
     assert counts_what_is_asked("How long will the deal run?", "تستمر عامين") is True  # a dual counts itself
+
+
+@pytest.mark.parametrize(("question", "sentence", "name"), [
+    # The name before the role, between commas (after a speech verb it is left out).
+    ("من هو الرئيس التنفيذي لشركة OpenAI؟", "سام ألتمان، الرئيس التنفيذي لشركة OpenAI، يتحدث في مكالمة", "سام ألتمان"),
+    ("Who is OpenAI's CEO?", "قال سام ألتمان، المدير التنفيذي لـOpenAI، إن الشركة ملتزمة", "سام ألتمان"),
+    ("من هو الرئيس التنفيذي لشركة OpenAI؟", "رفض سام ألتمان، الرئيس التنفيذي لـ OpenAI، المخاوف", "سام ألتمان"),
+    # Three words after a preposition; a family name may carry the article.
+    ("من هو وزير الذكاء الاصطناعي في الإمارات؟", "يتحدث مع عمر سلطان العلما، وزير الذكاء الاصطناعي في الإمارات",
+     "عمر سلطان العلما"),
+    ("من هو الرئيس التنفيذي لشركة مايكروسوفت؟", "ظهر فيه مع ساتيا ناديلا، الرئيس التنفيذي لشركة مايكروسوفت: نعم",
+     "ساتيا ناديلا"),
+    # The name after the role, between commas.
+    ("من هو الرئيس التنفيذي لشركة OpenAI؟", "الرئيس التنفيذي لشركة OpenAI، سام ألتمان، قال إن", "سام ألتمان"),
+    # The name right after the role, past an owner joined by ل.
+    ("من هو رئيس أمازون التنفيذي؟", "على الرغم من أن الرئيس التنفيذي آندي جاسي صرح في مكالمة", "آندي جاسي"),
+    ("من هو الرئيس التنفيذي لشركة إنفيديا؟", "كان الرئيس التنفيذي لشركة إنفيديا جنسن هوانغ يبدي دهشته", "جنسن هوانغ"),
+    ("Who is the CEO of Amazon?", "the CEO Andy Jassy said that", "Andy Jassy"),
+])
+def test_a_who_question_is_answered_with_the_name_in_the_role(question, sentence, name):
+    span = appositive_name(question, sentence)
+    assert span is not None and sentence[span[0] : span[1]] == name
+    assert sentence[slice(*short_answer(question, sentence))] == name
+
+
+def test_no_name_in_the_role_no_appositive_name():
+    assert appositive_name("من هو الرئيس التنفيذي للشركة؟", "ارتفعت الأسهم 4% بعد الإعلان") is None
+    assert appositive_name("كم سنة؟", "سام ألتمان، الرئيس التنفيذي، قال") is None  # not a who-question
+
+
+def test_the_short_answer_of_a_who_question_is_the_name_whatever_the_span_model():
+    from rag.answer.span import default_model
+
+    quote = "سام ألتمان، الرئيس التنفيذي لشركة OpenAI، يتحدث في مكالمة فيديو العام الماضي"
+    citation = Citation(1, "a.txt", "t", quote, 100, 100 + len(quote), 1.0)
+    short = short_answer_for("من هو الرئيس التنفيذي لشركة OpenAI؟", "ar", citation, model=default_model())
+    assert short is not None and short.text == "سام ألتمان" and (short.start, short.end) == (100, 110)

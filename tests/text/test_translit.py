@@ -6,7 +6,15 @@ import pytest
 
 from rag.retrieve.bridge import arabic_vocabulary
 from rag.text.normalize import normalize
-from rag.text.translit import NameIndex, Skeletons, arabic_skeleton, latin_skeleton, question_names, transliterations
+from rag.text.translit import (
+    NameIndex,
+    Skeletons,
+    arabic_skeleton,
+    latin_skeleton,
+    latin_spellings,
+    question_names,
+    transliterations,
+)
 
 # --- skeletons -----------------------------------------------------------------------------------
 
@@ -163,3 +171,18 @@ def test_name_index_mentions():
     assert NameIndex.mentions("استثمرت سوفت بنك مليارات", forms)
     assert NameIndex.mentions("SOFTBANK invests", forms)  # Latin matched case-insensitively
     assert not NameIndex.mentions("أعلنت أمازون عن صفقة", forms)
+
+
+def test_latin_spellings_docstring_example():
+    assert latin_spellings(["قال Sam Altman"])["SMLTMN"] == "Sam Altman"
+
+
+def test_the_corpus_spells_an_arabic_name_in_latin_script():
+    """A name the articles write in both scripts is given its Latin spelling; one they never write in Latin
+    script, or a skeleton too short to tell, is not."""
+    names = NameIndex(["شراكة أمازون مع إنفيديا", "Amazon Web Services و Nvidia", "Nvidia وNvidia وNVIDIA",
+                       "قال ألتمان"])
+    assert names.latin_spelling("أمازون") == "Amazon"
+    assert names.latin_spelling("إنفيديا") == "Nvidia"  # the most frequent spelling
+    assert names.latin_spelling("ألتمان") is None
+    assert names.latin_spelling("أمازون 38") is None
