@@ -105,6 +105,8 @@ class QuestionRecord:
         conversation: The conversation it is a turn of, else None.
         turn: Its turn in that conversation, from 1 (0 for a question line).
         follow_up: Whether it was asked after earlier turns (``GoldItem.follow_up``).
+        resolved_question: How a follow-up was understood in its conversation (``Answer.resolved_question``;
+            "" when taken as asked).
     """
 
     id: str
@@ -139,6 +141,7 @@ class QuestionRecord:
     conversation: str | None = None
     turn: int = 0
     follow_up: bool = False
+    resolved_question: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,6 +226,7 @@ def score_question(item: GoldItem, answer: Answer, passages: Sequence[Hit], late
         conversation=item.conversation,
         turn=item.turn,
         follow_up=item.follow_up,
+        resolved_question=answer.resolved_question,
         unanswerable=item.unanswerable,
     )
     short = answer.short_answer if answered else None

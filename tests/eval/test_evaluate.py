@@ -268,10 +268,12 @@ def test_short_right_is_scored_on_the_rendering_or_the_span_and_refusals_counted
     item = GoldItem("c.2", "en", "And how long?", ("سبع سنوات",), ("a.txt",), ("مدتها سبع سنوات",),
                     conversation="c", turn=2)
     rendered = Answer(item.question, "en", "«سبع سنوات» [1]", False,
-                      short_answer=ShortAnswer("سبع سنوات", "a.txt", 0, 9, "seven years"))
+                      short_answer=ShortAnswer("سبع سنوات", "a.txt", 0, 9, "seven years"),
+                      resolved_question="How long is the Amazon OpenAI deal?")
     record = score_question(item, rendered, [], 1.0)
     # "seven years" holds no gold answer; the Arabic span it renders is one (F1 1.0): right.
     assert record.short_right is True
+    assert record.resolved_question == "How long is the Amazon OpenAI deal?"
     assert (record.conversation, record.turn, record.follow_up) == ("c", 2, True)
     # The previous turn's amount answered again: no gold answer inside.
     stale = Answer(item.question, "en", "«38 مليار دولار» [1]", False,
@@ -321,6 +323,10 @@ class _ChatSpy:
         self.settings = Settings()
         self.profile = Profile()
         self.calls: list[tuple[str, list[tuple[str, str]]]] = []
+        self.reader = None  # what the report's meta reads besides the settings and profile
+
+    def answerer(self, name: str | None = None) -> None:
+        return None
 
     def ask(self, question: str, *, history, k, backend) -> Answer:
         self.calls.append((question, list(history)))
