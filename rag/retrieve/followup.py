@@ -93,6 +93,17 @@ def resolve_follow_up(question: str, history: Sequence[tuple[str, str]], profile
     return question if earlier is None else _resolve(question, earlier, profile, translate)
 
 
+def own_words(question: str, resolved: str) -> list[str]:
+    """The words of a follow-up that its resolved form does not write as asked, its question words and
+    conjunction left out: matched as asked too, since "مدتها" and "مدة" stem apart.
+
+    Example: ``own_words("وكم مدتها؟", "كم مدة صفقة أمازون؟") == ["مدتها"]``
+    """
+    language = detect_language(question)
+    written = set(_words(resolved))
+    return [w for w in _drop_lead(_words(question), language) if w not in written and not _asking(w, language)]
+
+
 def _resolve(question: str, earlier: str, profile: Profile | None, translate: Translate | None) -> str:
     """``question`` resolved against the (already resolved) question before it."""
     if not is_follow_up(question, profile):

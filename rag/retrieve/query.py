@@ -17,7 +17,7 @@ import numpy as np
 
 from rag.profile import Profile
 from rag.retrieve.bridge import bridge_terms, english_content_words
-from rag.retrieve.followup import is_follow_up, resolve_follow_up
+from rag.retrieve.followup import is_follow_up, own_words, resolve_follow_up
 from rag.text.normalize import detect_language
 from rag.text.translit import Skeletons
 from rag.types import Query
@@ -115,8 +115,7 @@ def prepare_query(
         text=question,
         language=detect_language(question),
         retrieval_text=text,
-        # A resolved follow-up's own words are matched as asked too: "مدتها" and "مدة" stem apart.
-        lexical=" ".join([text, *([question] if text != question else []), *bridged,
+        lexical=" ".join([text, *(own_words(question, text) if text != question else ()), *bridged,
                           *(translate(text) if english and translate is not None else ())]),
         vector=vectors[0],
         bridged=tuple(bridged),

@@ -6,7 +6,14 @@ import pytest
 
 from rag.answer.llm import OpenAIChat
 from rag.profile import Profile
-from rag.retrieve.followup import brief, is_follow_up, parse_frame, resolve_follow_up, rewrite_follow_up
+from rag.retrieve.followup import (
+    brief,
+    is_follow_up,
+    own_words,
+    parse_frame,
+    resolve_follow_up,
+    rewrite_follow_up,
+)
 from tests.answer.test_llm import OpenAIServer, closed_port_url
 
 
@@ -145,6 +152,12 @@ def test_a_chain_of_follow_ups_keeps_its_subject():
 def test_the_latest_question_that_stands_on_its_own_gives_the_subject():
     history = [*HISTORY, ("كم موظفاً سرّحت أمازون؟", "14,000")]
     assert resolve_follow_up("ولماذا؟", history) == "لماذا سرّحت أمازون؟"
+
+
+def test_own_words_are_the_turns_words_its_resolution_rewrote():
+    assert own_words("وكم مدتها؟", "كم مدة صفقة أمازون؟") == ["مدتها"]
+    assert own_words("ومتى أعلن عنها؟", "متى أعلن عن الصفقة؟") == ["عنها"]  # not "ومتى": no such word
+    assert own_words("And its duration?", "What is the duration of the deal?") == []
 
 
 def test_parse_frame_docstring_example():

@@ -106,6 +106,7 @@ def test_follow_up_is_resolved_before_embedding():
                       vocab_vectors=np.zeros((0, 3)), profile=Profile())
     assert q.text == "وما مدتها؟" and q.retrieval_text == "ما مدة الصفقة؟"
     assert embed.calls == [["ما مدة الصفقة؟"]]
+    assert q.lexical == "ما مدة الصفقة؟ مدتها"  # the turn's own word as asked: "مدتها" and "مدة" stem apart
     assert q.history == (("ما قيمة الصفقة؟", "بحسب المقالات"),)
     assert q.to_dict()["retrieval_text"] == q.retrieval_text and "vector" not in q.to_dict()
 
