@@ -167,6 +167,8 @@ def _print_answer(stream) -> object:
     if "".join(streamed) != answer.text:  # the backend revised what it streamed
         print("\n---\n" + answer.text, end="")
     print("\n")
+    if answer.resolved_question:
+        print(f"({'understood as' if answer.language == 'en' else 'فُهم السؤال على أنه'}: {answer.resolved_question})\n")
     short = None if answer.abstained else answer.short_answer
     if short is not None:
         shown = short.english or (f"«{short.text}» (quoted in Arabic)" if answer.language == "en" else short.text)
@@ -441,7 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser(
-        "chat", help="ask many questions with one model load: a prompt on a terminal, one question per line from a pipe"
+        "chat",
+        help="ask many questions with one model load: a prompt on a terminal, one question per line from a pipe",
+        description="Ask many questions with one model load. On a terminal: a prompt; follow-ups carry the "
+                    "conversation. From a pipe: one question per line, each a turn of the conversation (a follow-up "
+                    "is resolved against the earlier turns, as in the chat); a blank line starts a new conversation.",
     )
     asking(p)
     p.add_argument("--json", action="store_true", help="print each answer as one JSON line")

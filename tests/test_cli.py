@@ -281,6 +281,22 @@ def test_chat_from_a_pipe_answers_each_line_as_json_lines(index_dir: Path) -> No
 
 
 @pytest.mark.slow
+def test_chat_from_a_pipe_keeps_the_conversation_until_a_blank_line(index_dir: Path) -> None:
+    """The issue's first conversation: the follow-up is asked as a duration question about the deal (its
+    short answer is the duration, not the value again); after a blank line the same words start afresh."""
+    lines = ["ما قيمة صفقة أمازون مع OpenAI؟", "وكم مدتها؟", "", "وكم مدتها؟"]
+    proc = rag_input("chat", "--index-dir", str(index_dir), "--json", stdin="\n".join(lines) + "\n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, follow, fresh = (json.loads(line) for line in proc.stdout.splitlines())
+    assert first["short_answer"]["text"] == "38 مليار دولار" and first["resolved_question"] == ""
+    assert follow["resolved_question"] == "كم مدة صفقة أمازون مع OpenAI؟"
+    assert follow["short_answer"]["text"] == "سبع سنوات"
+    assert fresh["question"] == "وكم مدتها؟" and fresh["resolved_question"] == ""
+    text = rag_input("chat", "--index-dir", str(index_dir), stdin="\n".join(lines[:2]) + "\n")
+    assert text.returncode == 0 and "فُهم السؤال على أنه: كم مدة صفقة أمازون مع OpenAI؟" in text.stdout
+
+
+@pytest.mark.slow
 def test_ask_without_a_question_reads_text_from_a_pipe(index_dir: Path) -> None:
     proc = rag_input("ask", "--index-dir", str(index_dir), stdin="ما قيمة صفقة الحوسبة السحابية بين OpenAI وأمازون؟\n")
     assert proc.returncode == 0, proc.stderr[-2000:]

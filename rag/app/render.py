@@ -33,6 +33,7 @@ _LABELS = {
         "none": "لا توجد مصادر لهذه الإجابة.",
         "count": "المصادر ({n})",
         "quoted": "",
+        "understood": "فُهم السؤال على أنه:",
     },
     "en": {
         "sources": "Sources",
@@ -43,6 +44,7 @@ _LABELS = {
         "none": "No sources for this answer.",
         "count": "Sources ({n})",
         "quoted": "quoted in Arabic",
+        "understood": "understood as:",
     },
 }
 #: Before any answer the panel speaks both languages.
@@ -122,6 +124,7 @@ def answer_html(answer: Answer, documents: Mapping[str, Document] | None = None)
     abstained = " abstained" if answer.abstained else ""
     body = _body(answer.text, {c.n for c in answer.citations}, lang)
     short = "" if answer.abstained else short_answer_html(answer.short_answer, answer.language)
+    short = understood_html(answer) + short
     folded = ""
     if documents is not None and answer.citations:
         labels = _LABELS.get(answer.language, _LABELS["en"])
@@ -133,6 +136,21 @@ def answer_html(answer: Answer, documents: Mapping[str, Document] | None = None)
             f'<ol class="source-list">{items}</ol></details>'
         )
     return f'<div class="msg answer{abstained}" {lang_attrs(lang)}>{short}{body}{folded}</div>'
+
+
+def understood_html(answer: Answer) -> str:
+    """A follow-up as it was understood in the conversation, in small print above its answer; "" for a
+    question taken as asked.
+
+    Example: ``understood_html(a)`` for an Arabic question resolved as ``"كم مدة الصفقة؟"`` ->
+    ``'<div class="line understood-as" dir="rtl" lang="ar"><small>فُهم السؤال على أنه: <span …>كم مدة الصفقة؟</span>…'``
+    """
+    if not answer.resolved_question:
+        return ""
+    label = _LABELS.get(answer.language, _LABELS["en"])["understood"]
+    resolved = answer.resolved_question
+    return (f'<div class="line understood-as" {lang_attrs(answer.language)}><small>{html.escape(label)} '
+            f'<span class="resolved" {dir_attrs(resolved)}>{html.escape(resolved)}</span></small></div>')
 
 
 def short_answer_html(short: ShortAnswer | None, language: str) -> str:

@@ -3,7 +3,8 @@
 On a terminal: a prompt with readline editing and history (kept in the cache folder), follow-up
 questions carry the conversation, and three commands: ``/sources`` (the last answer's quotes in
 full), ``/json`` (switch between text and JSON output) and ``/quit``. From a pipe: one question
-per line, each answered on its own; ``--json`` prints one JSON object per line (JSON Lines).
+per line, each a turn of the conversation as in the chat, and a blank line starts a new conversation;
+``--json`` prints one JSON object per line (JSON Lines).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class ChatSession:
                     self.history.append((item.question, item.text))
             yield item
 
+    def new_conversation(self) -> None:
+        """Forget the earlier turns: the next question starts a conversation of its own."""
+        self.history.clear()
+
     def ask(self, question: str, *, follow_up: bool = True) -> Answer:
         """Answer ``question`` and return the final Answer."""
         final = None
@@ -78,24 +83,27 @@ class ChatSession:
 
 
 def run_pipe(session: ChatSession, lines: Iterable[str], out: IO[str], printer: Printer) -> int:
-    """Answer each non-empty line of ``lines`` on its own; JSON Lines on ``out`` in JSON mode.
+    """Answer each non-empty line of ``lines`` as the next turn of a conversation, as the chat does (a
+    follow-up is resolved against the earlier turns); a blank line starts a new conversation. JSON Lines on
+    ``out`` in JSON mode.
 
-    A rejected question (too long, NUL) gives an error object (JSON mode) or line and the
-    next question is still answered. Returns 0, or 1 if any question was rejected.
+    A rejected question (too long, NUL) gives an error object (JSON mode) or line, is no turn of the
+    conversation, and the next question is still answered. Returns 0, or 1 if any question was rejected.
     """
     status = 0
     for raw in lines:
         question = raw.rstrip("\r\n")
         if not question.strip():
+            session.new_conversation()
             continue
         try:
             if session.as_json:
-                answer = session.ask(question, follow_up=False)
+                answer = session.ask(question)
                 out.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
                 out.flush()
             else:
                 out.write(f"? {question}\n")
-                printer(session.stream(question, follow_up=False))
+                printer(session.stream(question))
         except QuestionError as e:
             status = 1
             if session.as_json:

@@ -132,6 +132,7 @@ CSS = """
 #chat .msg .line[dir="rtl"] { text-align: right; }
 #chat .msg .line[dir="ltr"] { text-align: left; }
 .cite { font-size: .75em; font-weight: 600; color: var(--color-accent); padding: 0 .1em; }
+.understood-as { font-size: .85em; opacity: .75; }
 sup.cite { vertical-align: super; }
 .sources-heading { margin: 0 0 .5rem 0; }
 .source-list { list-style: none; padding: 0; margin: 0; }

@@ -340,6 +340,21 @@ def test_short_answer_comes_first_in_bold_in_english_when_rendered(seed):
     assert "<strong>" not in answer_html(abstained)
 
 
+def test_a_resolved_follow_up_is_shown_in_small_print_above_its_answer():
+    """"understood as: …" in the answer's language, the resolved question isolated in its own direction
+    and escaped; nothing for a question taken as asked."""
+    ans = answer("بحسب المقالات:\n«تستمر سبع سنوات» [1]", "ar", [], resolved_question="كم مدة صفقة <b>OpenAI</b>؟",
+                 short_answer=ShortAnswer("سبع سنوات", "a.txt", 0, 9))
+    rendered = answer_html(ans)
+    assert '<div class="line understood-as" dir="rtl" lang="ar"><small>فُهم السؤال على أنه: ' in rendered
+    assert body_of(rendered, "line understood-as") == "فُهم السؤال على أنه: كم مدة صفقة <b>OpenAI</b>؟"
+    assert rendered.index("understood-as") < rendered.index("short-answer") < rendered.index("بحسب المقالات")
+    assert {tag for tag, _ in read(rendered).tags} <= ALLOWED_TAGS
+    english = answer("According to the articles:", "en", [], resolved_question="When is Nvidia investing in OpenAI?")
+    assert "<small>understood as: " in answer_html(english)
+    assert "understood" not in answer_html(answer("According to the articles:", "en", []))
+
+
 def test_sources_highlight_the_short_answer_inside_its_quote(seed):
     start = seed.text.index("سبع سنوات")
     sentence_start = seed.text.rfind("\n", 0, start) + 1
