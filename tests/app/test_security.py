@@ -8,9 +8,13 @@ Content-Security-Policy leaves the page working.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import socket
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -56,6 +60,45 @@ def test_middleware_adds_headers_without_overriding_and_refuses_uploads():
     for path in ("/gradio_api/upload", "/upload", "/gradio_api/upload_progress", "/gradio_api/upload/"):
         status, headers, body = _call(path)
         assert status == 404 and b"uploads are off" in body and "content-security-policy" in headers
+
+
+def _request(headers: dict[bytes, bytes], chunks: list[bytes], limit: int) -> tuple[int, bytes, list[bytes]]:
+    """The status and body ``SecurityMiddleware(limit)`` answers to a POST of ``chunks``, and the body the app read."""
+    sent: list[dict] = []
+    read: list[bytes] = []
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            read.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/gradio_api/queue/join", "method": "POST", "headers": list(headers.items())}
+    asyncio.run(SecurityMiddleware(app, max_body_bytes=limit)(scope, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:]), read
+
+
+def test_middleware_refuses_a_body_over_the_limit_unread_and_passes_the_rest():
+    # Declared too long: answered before anything is read.
+    status, body, read = _request({b"content-length": b"11"}, [b"x" * 11], limit=10)
+    assert status == 413 and b"the limit is 10 bytes" in body and read == []
+    # Chunked (no length): read up to the limit, then refused; within it, handed to the app whole.
+    status, _, read = _request({b"transfer-encoding": b"chunked"}, [b"x" * 6, b"y" * 6], limit=10)
+    assert status == 413 and read == []
+    status, body, read = _request({b"transfer-encoding": b"chunked"}, [b"x" * 5, b"y" * 5], limit=10)
+    assert (status, body, b"".join(read)) == (200, b"ok", b"x" * 5 + b"y" * 5)
+    status, _, read = _request({b"content-length": b"10"}, [b"x" * 10], limit=10)
+    assert status == 200 and read == [b"x" * 10]
 
 
 # --- the real app ----------------------------------------------------------------------------------------------
@@ -168,6 +211,87 @@ def test_uploads_are_refused_and_nothing_is_stored(app_server):
             assert status in (404, 405, 413) and b"big.bin" not in reply, (route, status)
     after = set(upload_dir.rglob("big.bin")) if upload_dir.exists() else set()
     assert after == before
+
+
+def _raw_request(port: int, head: bytes, body_parts=()) -> bytes:
+    """What the server answers to ``head`` and the body parts, sent while the answer is being read."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+        conn.sendall(head)
+
+        def upload() -> None:
+            try:
+                for part in body_parts:
+                    conn.sendall(part)
+            except OSError:  # the server answered and closed: the rest is never sent
+                pass
+
+        sender = threading.Thread(target=upload, daemon=True)
+        sender.start()
+        reply = b""
+        try:
+            while data := conn.recv(65536):
+                reply += data
+        except OSError:  # a reset after the answer: the server closed with the rest of the upload unread
+            pass
+        sender.join(timeout=60)
+    return reply
+
+
+@pytest.mark.slow
+def test_an_oversized_request_body_is_refused_unread_and_not_logged(app_server):
+    from gradio_client import Client
+
+    from rag.app.security import MAX_BODY_BYTES
+
+    route = "/gradio_api/queue/join"
+    logged_before = len(app_server.log_path.read_bytes())
+    marker = b"OVERSIZED-BODY-MARKER-"
+    piece = marker * (65536 // len(marker))
+    # A declared length over the cap: refused before the body is read (only 2 MB of the 200 MB are sent).
+    head = (f"POST {route} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {200_000_000}\r\n\r\n").encode()
+    reply = _raw_request(app_server.port, head, [piece] * 32)
+    assert reply.startswith(b"HTTP/1.1 413") and f"the limit is {MAX_BODY_BYTES:,} bytes".encode() in reply
+    assert b"content-security-policy" in reply.lower()
+    # No length, chunks: read up to the cap, then refused.
+    head = (f"POST {route} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    chunk = b"%x\r\n" % len(piece) + piece + b"\r\n"
+    reply = _raw_request(app_server.port, head, [chunk] * (MAX_BODY_BYTES // len(piece) + 8) + [b"0\r\n\r\n"])
+    assert reply.startswith(b"HTTP/1.1 413")
+    # A long question with a long chat (the same answer 29 times: 58 messages, the most a chat keeps) still works.
+    client = Client(app_server.url, verbose=False, download_files=False)
+    try:
+        first = client.predict("How much is the OpenAI Amazon deal worth?", [], 10, "extractive", api_name="/respond")
+        history = list(first[1]) * 29
+        question = "ما قيمة الاتفاقية بين OpenAI وأمازون؟ " * 50  # 1,850 characters
+        result = client.predict(question, history, 10, "extractive", api_name="/respond")
+    finally:
+        client.close()
+    assert 'class="msg answer' in str(result[1][-1]) and len(result[1]) == 60
+    log = app_server.log_path.read_bytes()[logged_before:].decode(errors="replace")
+    assert marker.decode() not in log
+    assert log.count(f"is over the limit of {MAX_BODY_BYTES:,} bytes") == 2
+
+
+@pytest.mark.slow
+def test_crafted_feedback_events_leave_no_traceback_in_the_app_log(app_server):
+    logged_before = len(app_server.log_path.read_bytes())
+    config = json.loads(_get(app_server.url + "config")[2])
+    [like] = [d["id"] for d in config["dependencies"] if any(t[1] == "like" for t in d["targets"])]
+    for index in (None, {}, {"0": 1}, "1", [None]):
+        body = json.dumps({"data": [None], "event_data": {"index": index, "value": "x", "liked": True},
+                           "fn_index": like, "session_hash": "crafted"}).encode()
+        status, _, _ = _get(app_server.url + "gradio_api/queue/join", "POST", body,
+                            {"Content-Type": "application/json"})
+        assert status == 200
+    def log() -> str:
+        return app_server.log_path.read_bytes()[logged_before:].decode(errors="replace")
+
+    deadline = time.monotonic() + 30
+    while log().count("ignored a feedback event") < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert log().count("ignored a feedback event") == 5 and "Traceback" not in log()
 
 
 @pytest.mark.slow
