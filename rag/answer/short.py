@@ -637,8 +637,10 @@ def appositive_name(question: str, sentence: str, match_text: str | None = None)
             return False
         if t.text[:1].isascii():
             return t.text[:1].isupper()
-        # A family name may carry the article ("عمر سلطان العلما"); a name does not start with it.
-        return (not first or not t.norm.startswith("ال")) and not _in(t, _BEFORE_NAMES) and len(t.norm) > 1
+        # A family name may carry the article ("عمر سلطان العلما"); a name does not start with it, nor is it a
+        # plural adjective ("مسؤولين تنفيذيين في مايكروسوفت مثل كيفن سكوت").
+        return ((not first or not t.norm.startswith("ال")) and not _in(t, _BEFORE_NAMES) and len(t.norm) > 1
+                and not t.norm.endswith(("يين", "يون")))
 
     def comma(k: int) -> bool:
         return 0 <= k < len(tokens) and tokens[k].text in _COMMAS
