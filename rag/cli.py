@@ -343,6 +343,40 @@ def cmd_gold_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    import torch
+
+    from rag.answer.reader import ReaderConfig
+    from rag.embed.bundled import load_sentence_transformer
+    from rag.train.reader import TrainConfig, parse_train_spec, train_reader
+
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is visible to torch here; use --device cpu or auto")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train = [(str(p), w) for p, w in map(parse_train_spec, args.train)]
+    for path, _ in train + ([(args.valid, 0.0)] if args.valid else []):
+        if not Path(path).is_file():
+            raise ConfigError(f"training file {path} does not exist")
+    cfg = TrainConfig(
+        train=train, valid=args.valid, negatives=args.negatives, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed, max_examples=args.max_examples, valid_questions=args.valid_questions,
+        device=device, reader=ReaderConfig(split=args.split, max_len=args.max_len),
+    )
+    settings = Settings.from_env()
+    model = load_sentence_transformer(settings.model, settings.model_cache)
+
+    def on_epoch(epoch: int, figures: dict) -> None:
+        print(f"epoch {epoch}: " + ", ".join(f"{k} {v}" for k, v in figures.items()), file=sys.stderr, flush=True)
+
+    card = train_reader(model[0].auto_model, model.tokenizer, cfg, args.out, args.work, resume=not args.no_resume,
+                        progress=_progress() or args.progress, on_epoch=on_epoch)
+    card["command"] = "rag train reader " + " ".join(sys.argv[3:] if sys.argv[1:3] == ["train", "reader"] else [])
+    print(json.dumps(card, ensure_ascii=False, indent=None if args.json else 2))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from rag.bench.ann import ANN_DEFAULT_SIZE, ANN_LARGE_SIZE
     from rag.bench.run import format_bench, run_bench
@@ -523,6 +557,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the language of --questions-from (default en)")
     p.add_argument("--json", action="store_true", help="print the counts as one JSON object")
     p.set_defaults(func=cmd_gold_import)
+
+    p = sub.add_parser("train", help="train the learned parts of the answer stage")
+    tsub = p.add_subparsers(dest="train_command", required=True)
+    p = tsub.add_parser(
+        "reader", help="train the reading model (a cross-encoder on the bundled encoder) on SQuAD-format files",
+        description="Trains the reader: the bundled encoder's upper layers and two heads (does this sentence "
+        "answer the question; where does the short answer start and end) on question-sentence pairs made from "
+        "SQuAD v1.1/v2.0 files. The lower layers stay the bundled encoder's; their outputs are computed once and "
+        "cached in --work, with checkpoints: the same command resumes a killed run.",
+    )
+    p.add_argument("--train", action="append", required=True, metavar="FILE[:WEIGHT]",
+                   help="a SQuAD v1.1/v2.0 training file, with the weight of its pairs in the loss (repeatable)")
+    p.add_argument("--valid", help="a SQuAD file to validate on after each epoch (sentence choice, span F1)")
+    p.add_argument("--out", type=Path, required=True, help="folder for reader.safetensors and reader.json")
+    p.add_argument("--work", type=Path, default=Path(".reader-work"),
+                   help="cache and checkpoints (default .reader-work/)")
+    p.add_argument("--negatives", type=int, default=2, help="sentences that do not answer, per question (2)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4, help="learning rate of the encoder layers (heads: 10x)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", type=int, default=8, help="layers below this stay frozen (of 12; default 8)")
+    p.add_argument("--max-len", type=int, default=128, help="tokens per question-sentence input (128)")
+    p.add_argument("--max-examples", type=int, help="use at most this many pairs (drawn with --seed)")
+    p.add_argument("--valid-questions", type=int, default=300, help="validate on at most this many (300)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-resume", action="store_true", help="start again, ignoring --work's checkpoint")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.add_argument("--json", action="store_true", help="print the model card as one JSON line")
+    p.set_defaults(func=cmd_train_reader)
 
     p = sub.add_parser("bench", help="measure speed against the embedding model, re-indexing, ANN and startup")
     p.add_argument("--large", action="store_true", help="ANN over 1,000,000 vectors instead of 100,000")

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from functools import partial
 
 from rag.answer import Answerer, AnswerRequest, BackendContext, make_answerer
+from rag.answer.reader import reader_for
 from rag.config import Settings
 from rag.embed.embedder import Embedder
 from rag.index.build import build_index
@@ -45,7 +46,8 @@ class Pipeline:
         self.embed = CachedEmbedder(embedder.embed_queries)
         self.retriever = Retriever(index, settings, self.profile)
         self._answerers: dict[str, Answerer] = {}
-        self._context = BackendContext(settings, index, self.profile, self.answerer)
+        self.reader = reader_for(settings, embedder)
+        self._context = BackendContext(settings, index, self.profile, self.answerer, self.reader)
         self._skeletons: Skeletons | None = None
 
     def use_profile(self, profile: Profile) -> None:
@@ -54,7 +56,7 @@ class Pipeline:
         self.profile = profile
         self.retriever = Retriever(self.index, self.settings, profile)
         self._answerers.clear()
-        self._context = BackendContext(self.settings, self.index, profile, self.answerer)
+        self._context = BackendContext(self.settings, self.index, profile, self.answerer, self.reader)
 
     @property
     def documents(self) -> dict[str, Document]:

@@ -65,6 +65,7 @@ class SentenceWeights:
     cue: float = 0.1  # the sentence holds what the question type asks for
     rank: float = 0.01  # penalty per rank of the passage the sentence comes from
     second_ratio: float = 0.95  # quote a second sentence when it scores this close to the best
+    reader: float = 1.0  # the reading model's answer logit (rag.answer.reader), when it reads the candidate
 
 
 #: Arabic questions' rankings: on ARCD's training split no other fusion beat best-sentence vectors with BM25
@@ -107,6 +108,7 @@ class Profile:
         bridge_per_word: Arabic corpus words bridged per English question word.
         bridge_min_cosine: The least cosine of a bridged word to the English word.
         translit_min_consonants: Transliterations must share a consonant skeleton at least this long.
+        reader_candidates: The reading model reads this many of the best-scored sentences (its cost grows with it).
         examples: Example questions for the chat, by language.
         calibrated_on: Where the numbers come from (gold files, or ``"defaults"``).
         version: Format version of ``profile.json``.
@@ -125,6 +127,7 @@ class Profile:
     bridge_per_word: int = 2
     bridge_min_cosine: float = 0.9
     translit_min_consonants: int = 3
+    reader_candidates: int = 8
     examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
     calibrated_on: tuple[str, ...] = ("defaults",)  # DEFAULTS
     version: int = PROFILE_VERSION

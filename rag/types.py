@@ -192,6 +192,7 @@ class Evidence:
             or None.
         missing: What the articles lack, in the question's words, when it can be told (a name, or whose
             words were asked for); the abstention message names it.
+        reader: The reading model's answer logit for the best candidate (None: no reader).
     """
 
     strength: float = 0.0
@@ -210,6 +211,7 @@ class Evidence:
     threshold: float = 0.0
     reason: str | None = None
     missing: str | None = None
+    reader: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

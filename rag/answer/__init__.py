@@ -15,6 +15,7 @@ from rag.errors import ConfigError
 from rag.types import Answer, Document, Evidence, Hit, Query
 
 if TYPE_CHECKING:
+    from rag.answer.reader import Reader
     from rag.config import Settings
     from rag.index.index import Index
     from rag.profile import Profile
@@ -79,12 +80,14 @@ class BackendContext:
         index: The loaded index.
         profile: The corpus profile.
         answerer: Returns another backend by name (a generative backend's extractive fallback).
+        reader: The reading model (``rag.answer.reader``), or None: the rules answer alone.
     """
 
     settings: Settings
     index: Index
     profile: Profile
     answerer: Callable[[str], Answerer]
+    reader: Reader | None = None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from rag.answer.grounding import (
     subject_forms,
     unknown_words,
 )
-from rag.answer.refusal import features
+from rag.answer.reader import Reader, Reading
+from rag.answer.refusal import RefusalModel, default_model, features
 from rag.answer.short import counts_what_is_asked, question_type, short_answer_for
 from rag.ingest.chunk import is_heading
 from rag.profile import Profile
@@ -117,6 +118,7 @@ class Candidate:
     cue: bool
     score: float = 0.0
     sentence: int = 0  # index of the sentence in its passage
+    reading: Reading | None = None  # what the reading model made of it (None: not read)
 
 
 class ExtractiveAnswerer:
@@ -130,14 +132,20 @@ class ExtractiveAnswerer:
         max_quotes: At most this many sentences are quoted.
         translate: Arabic renderings of an English word (the dictionary), so that a capitalized English word
             the corpus writes in translation is not counted unknown (None: transliteration only).
+        reader: The reading model: it reads the best-scored sentences with the question, re-ranks them, gives
+            the short answer's span and a refusal feature (None: the rules alone).
     """
 
     name = "extractive"
 
     def __init__(self, sentence_vector: Callable[[str, int], np.ndarray], idf: Mapping[str, float],
                  names: NameIndex | None = None, profile: Profile | None = None, max_quotes: int = 2,
-                 translate: Callable[[str], Sequence[str]] | None = None) -> None:
+                 translate: Callable[[str], Sequence[str]] | None = None, reader: Reader | None = None) -> None:
         self.sentence_vector = sentence_vector
+        self.reader = reader
+        # A corpus's own refusal model (rag calibrate), else the shipped one fitted with or without the reader.
+        self.refusal: RefusalModel = (profile.refusal if profile is not None and profile.refusal is not None
+                                      else default_model(reader=reader is not None))
         self.translate = translate
         self.idf = idf
         self.names = names
@@ -157,7 +165,7 @@ class ExtractiveAnswerer:
         idf = idf_table([set(analyze(c.text)) for c in index.chunks])
         names = NameIndex([c.text for c in index.chunks], context.profile.translit_min_consonants)
         return cls(sentence_vector, idf, names, context.profile, max_quotes=context.settings.max_quotes,
-                   translate=partial(renderings, prefix=context.settings.dictionary))
+                   translate=partial(renderings, prefix=context.settings.dictionary), reader=context.reader)
 
     def candidates(self, request: AnswerRequest, query_terms: list[str], cue: str | None) -> list[Candidate]:
         """Every sentence of the retrieved passages (headings and fragments left out), scored."""
@@ -185,6 +193,14 @@ class ExtractiveAnswerer:
         for c in out:
             c.score = w.cosine * c.cosine + w.coverage * c.coverage + w.cue * c.cue - w.rank * c.hit_rank
         out.sort(key=lambda c: -c.score)
+        if self.reader is not None and out:
+            # The reader reads the best-scored sentences; they rank above the others, by score plus its logit.
+            read = out[: self.profile.reader_candidates]
+            for c, r in zip(read, self.reader.read(request.question, [c.text for c in read]), strict=True):
+                c.reading = r
+                c.score += w.reader * r.score
+            read.sort(key=lambda c: -c.score)
+            out = read + out[len(read) :]
         return out
 
     def candidates_for(self, request: AnswerRequest) -> list[Candidate]:
@@ -202,7 +218,7 @@ class ExtractiveAnswerer:
         "what did X say" when no retrieved sentence has X speaking. Otherwise the profile's refusal model
         weighs the evidence (``rag.answer.refusal``).
         """
-        model = self.profile.refusal_model
+        model = self.refusal
         if not request.hits:
             return [], Evidence(threshold=model.threshold_for(request.language), reason="no_passage"), True
         cue = question_cue(request.question)
@@ -215,8 +231,10 @@ class ExtractiveAnswerer:
         for c in ranked[1 : self.max_quotes + 2]:
             if len(chosen) >= self.max_quotes:
                 break
-            if (c.score >= self.profile.weights.second_ratio * best.score and not _overlaps(c, chosen)
-                    and self.adds_to(c, chosen)):
+            # With the reader, a second sentence is quoted when it reads as an answer too.
+            close = (c.reading.score > 0 if c.reading is not None
+                     else c.score >= self.profile.weights.second_ratio * best.score)
+            if close and not _overlaps(c, chosen) and self.adds_to(c, chosen):
                 chosen.append(c)
         chosen = with_antecedent(chosen, ranked)
         unknown = unknown_words(request.question, request.language, self.idf, self.names, self.translate)
@@ -231,6 +249,7 @@ class ExtractiveAnswerer:
             cue=cue, cue_met=best.cue, missing_name=self.missing_name(request, chosen),
             unknown_terms=len(unknown), missing_idf=self.missing_idf(query_terms, passage_terms),
             threshold=model.threshold_for(request.language),
+            reader=round(best.reading.score, 4) if best.reading is not None else None,
         )
         p = round(model.p_answerable(features(evidence, request.language)), 4)
         # A Latin name in an Arabic question stands out; in English every name is capitalized Latin, and
@@ -296,6 +315,7 @@ class ExtractiveAnswerer:
         chosen, evidence, abstain = self.decide(request)
         lang = request.language
         short = None
+        best_read = chosen[0] if chosen and chosen[0].reading is not None else None
         if abstain:
             citations = _citations(chosen, request.documents)
             text = abstain_text(lang, evidence)
@@ -314,8 +334,16 @@ class ExtractiveAnswerer:
                 lines.append(f"«{c.quote}» [{c.n}]{also}")
             citations += [s for _, s in support]
             text = "\n".join(lines)
-            best = max(citations[: len(chosen)], key=lambda c: c.score)
-            short = short_answer_for(request.question, lang, best, request.lexical_query, self.profile.span_model)
+            if best_read is not None and best_read.reading is not None and best_read.reading.start is not None:
+                # The reader's span of the sentence it ranked first.
+                cited = next(c for c in citations if c.doc_id == best_read.hit.chunk.doc_id
+                             and c.start == best_read.start)
+                span = (best_read.reading.start, best_read.reading.end or best_read.reading.start)
+                short = short_answer_for(request.question, lang, cited, request.lexical_query, span=span)
+            else:
+                best = max(citations[: len(chosen)], key=lambda c: c.score)
+                short = short_answer_for(request.question, lang, best, request.lexical_query,
+                                         self.profile.span_model)
         if short is not None and lang == "en" and short.english is None and self.names is not None:
             short = replace(short, english=self.names.latin_spelling(short.text))  # as the corpus spells it
         yield text

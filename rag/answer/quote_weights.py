@@ -19,9 +19,13 @@ import numpy as np
 
 from rag.profile import SentenceWeights
 
-#: The grid searched: coverage, cue, rank (cosine stays 1: only the weights' ratios matter).
-GRID = tuple(itertools.product((0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), (0.0, 0.05, 0.1, 0.2, 0.3),
-                               (0.0, 0.01, 0.02, 0.05)))
+#: The grid searched: coverage, cue, rank, reader (cosine stays 1: only the weights' ratios matter).
+RULE_GRID = tuple(itertools.product((0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0), (0.0, 0.05, 0.1, 0.2, 0.3),
+                                    (0.0, 0.01, 0.02, 0.05)))
+GRID = tuple((*p, r) for p in RULE_GRID for r in (0.0, 0.05, 0.1, 0.2, 0.5))
+#: The reader column of a candidate the reading model did not read: below every read one, as the answerer
+#: ranks them (``rag.answer.extractive.ExtractiveAnswerer.candidates``).
+UNREAD = -1000.0
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,9 @@ class QuoteExample:
     """The quote candidates of one answerable gold question.
 
     Attributes:
-        features: One row per candidate sentence: cosine, coverage, cue met (0/1), passage rank (0-based).
+        features: One row per candidate sentence: cosine, coverage, cue met (0/1), passage rank (0-based), and
+            the reading model's logit (``UNREAD`` when it did not read the sentence, 0 for every sentence without a
+            reader).
         holds: Per candidate, whether it holds a gold answer.
         source: The gold file it comes from (each file weighs the same).
         group: Its article, so that cross-validation folds never split an article.
@@ -42,7 +48,7 @@ class QuoteExample:
 
 
 def _vector(weights: SentenceWeights) -> np.ndarray:
-    return np.array([weights.cosine, weights.coverage, weights.cue, -weights.rank])
+    return np.array([weights.cosine, weights.coverage, weights.cue, -weights.rank, weights.reader])
 
 
 def first_holds(examples: Sequence[QuoteExample], weights: SentenceWeights) -> dict[str, float]:
@@ -66,13 +72,18 @@ def _objective(examples: Sequence[QuoteExample], weights: SentenceWeights) -> fl
 def choose(examples: Sequence[QuoteExample], start: SentenceWeights) -> SentenceWeights:
     """The grid point with the best mean over gold files of ``first_holds``; among equals, the nearest to
     ``start`` (so that a tie changes nothing). ``start``'s other fields are kept."""
-    def key(point: tuple[float, float, float]) -> tuple[float, float]:
-        w = replace(start, coverage=point[0], cue=point[1], rank=point[2])
-        distance = abs(point[0] - start.coverage) + abs(point[1] - start.cue) + abs(point[2] - start.rank)
+    read = any((e.features[:, 4] != 0).any() for e in examples if len(e.features))
+    # Nothing read (no reader): the reader weight stays as it is.
+    grid = GRID if read else tuple((*p, start.reader) for p in RULE_GRID)
+
+    def key(point: tuple[float, float, float, float]) -> tuple[float, float]:
+        w = replace(start, coverage=point[0], cue=point[1], rank=point[2], reader=point[3])
+        distance = (abs(point[0] - start.coverage) + abs(point[1] - start.cue) + abs(point[2] - start.rank)
+                    + abs(point[3] - start.reader))
         return round(_objective(examples, w), 9), -distance
 
-    best = max(GRID, key=key)
-    return replace(start, coverage=best[0], cue=best[1], rank=best[2])
+    best = max(grid, key=key)
+    return replace(start, coverage=best[0], cue=best[1], rank=best[2], reader=best[3])
 
 
 def fit(
@@ -109,8 +120,8 @@ def fit(
     better = bool(held_out) and np.mean(list(fitted_shares.values())) > np.mean(list(current_shares.values()))
     figures = {
         "questions": len(examples), "folds": k,
-        "current": {"coverage": current.coverage, "cue": current.cue, "rank": current.rank},
-        "chosen": {"coverage": chosen.coverage, "cue": chosen.cue, "rank": chosen.rank},
+        "current": {"coverage": current.coverage, "cue": current.cue, "rank": current.rank, "reader": current.reader},
+        "chosen": {"coverage": chosen.coverage, "cue": chosen.cue, "rank": chosen.rank, "reader": chosen.reader},
         "used": "chosen" if better else "current",
         "first_quote_holds": {"current": current_shares, "chosen_cross_validated": fitted_shares},
     }

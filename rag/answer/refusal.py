@@ -28,9 +28,12 @@ from rag.types import Evidence
 FEATURES = (
     "strength", "best_cosine", "coverage", "passage_coverage", "agreement", "margin",
     "typed", "cue_unmet", "name_missing", "unknown_terms", "missing_idf", "english", "english_strength",
-    "english_unknown",
+    "english_unknown", "reader", "english_reader",
 )
+#: The shipped models: one fitted with the reading model's score among the features, one without it (for
+#: ``RAG_READER=off`` or an index made with another embedding model).
 DEFAULT_MODEL = "refusal_default.json"
+RULES_MODEL = "refusal_rules.json"
 #: L2 regularization of the logistic fit (the shipped model was fitted with it; ``rag calibrate --l2``).
 DEFAULT_L2 = 10.0
 
@@ -41,6 +44,7 @@ def features(evidence: Evidence, language: str) -> dict[str, float]:
     Example: ``features(Evidence(strength=0.9), "en")["english_strength"] == 0.9``
     """
     english = float(language != "ar")
+    reader = max(-8.0, min(8.0, evidence.reader)) if evidence.reader is not None else 0.0
     return {
         "strength": evidence.strength,
         "best_cosine": evidence.best_cosine,
@@ -57,6 +61,9 @@ def features(evidence: Evidence, language: str) -> dict[str, float]:
         "english_strength": english * evidence.strength,
         # An English question's unknown names weigh differently: transliteration misses some known ones.
         "english_unknown": english * float(min(evidence.unknown_terms, 3)),
+        # The reader's answer logit for the best quote (0 without a reader), clipped: a logit of 12 says no more.
+        "reader": reader,
+        "english_reader": english * reader,
     }
 
 
@@ -121,9 +128,11 @@ class RefusalModel:
         return cls(**values)
 
 
-def default_model() -> RefusalModel:
-    """The shipped model, fitted by ``rag calibrate`` on the seed gold set and ARCD's training split."""
-    text = resources.files("rag.answer").joinpath(DEFAULT_MODEL).read_text(encoding="utf-8")
+def default_model(reader: bool = True) -> RefusalModel:
+    """The shipped model (its card, ``fitted_on``, says on what), for answers read by the reading model or, with
+    ``reader=False``, for the rules alone."""
+    name = DEFAULT_MODEL if reader else RULES_MODEL
+    text = resources.files("rag.answer").joinpath(name).read_text(encoding="utf-8")
     return RefusalModel.from_dict(json.loads(text))
 
 

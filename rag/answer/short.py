@@ -719,12 +719,13 @@ def _counted(token: _Token) -> bool:
 
 def short_answer_for(
     question: str, language: str, citation: Citation, match_text: str | None = None,
-    model: SpanModel | None = None,
+    model: SpanModel | None = None, span: tuple[int, int] | None = None,
 ) -> ShortAnswer | None:
     """The short answer inside a quote, with article offsets, and for an English question its English
     rendering (``rag.answer.english``); None when no span can be told apart.
 
-    The span is the fitted span model's choice (``rag.answer.span``) when ``model`` is given, else the rule's.
+    The span is the reading model's (``span``, offsets in the quote) when given, else the fitted span model's choice
+    (``rag.answer.span``) when ``model`` is given, else the rule's.
     A who-question's span is the name the quote gives in the role asked about (``appositive_name``) when it
     gives one.
     For an English who/which-name question, when the model's span has no English rendering and the rule's
@@ -733,9 +734,10 @@ def short_answer_for(
 
     Example: ``short_answer_for("كم سنة؟", "ar", citation).text == "سبع سنوات"`` for a quote holding it.
     """
-    named = appositive_name(question, citation.quote, match_text)
-    if named is not None:
-        span: tuple[int, int] | None = named  # a who-question: the name in the role asked about
+    if span is not None:  # the reading model's span
+        pass
+    elif named := appositive_name(question, citation.quote, match_text):
+        span = named  # a who-question: the name in the role asked about
     elif model is not None:
         span = model.choose(question, citation.quote, match_text)
     else:

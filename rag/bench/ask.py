@@ -66,6 +66,43 @@ def bench_ask(pipeline: Pipeline, questions: Sequence[str], warmup: int = 2) -> 
     }
 
 
+def bench_reader(pipeline: Pipeline, questions: Sequence[str], warmup: int = 2) -> dict[str, Any] | None:
+    """The reading model's time per question, p50, over embedding the question alone, p50 (None without a reader).
+
+    The reader reads the best-scored sentences of the retrieved passages (``Profile.reader_candidates``); it is
+    timed here on as many sentences of each answer's passages, in the order retrieval gave them, which costs what
+    the answer stage's own read costs (the same count of sentences of the same passages).
+    """
+    reader = pipeline.reader
+    if reader is None:
+        return None
+    n = pipeline.profile.reader_candidates
+    read_ms, embed_ms = [], []
+    for i, q in enumerate(questions):
+        answer = pipeline.ask(q, backend="extractive")
+        texts = [pipeline.documents[h.chunk.doc_id].text[s:e] for h in answer.passages for s, e in h.chunk.sentences]
+        t = time.perf_counter()
+        reader.read(answer.resolved_question or q, texts[:n])
+        elapsed = (time.perf_counter() - t) * 1000
+        pipeline.embed.clear()
+        t = time.perf_counter()
+        pipeline.embedder.embed_query(q)
+        if i >= warmup:
+            read_ms.append(elapsed)
+            embed_ms.append((time.perf_counter() - t) * 1000)
+    value = ratio(statistics.median(read_ms), statistics.median(embed_ms))
+    return {
+        "value": sig(value),
+        "goal": GOALS["reader_over_embed"],
+        "meets_goal": meets(value, GOALS["reader_over_embed"]),
+        "read_p50_ms": round(statistics.median(read_ms), 3),
+        "embed_p50_ms": round(statistics.median(embed_ms), 3),
+        "sentences": n,
+        "reader": reader.name,
+        "n_questions": len(read_ms),
+    }
+
+
 def bench_questions(gold_path: Path, n: int) -> list[str]:
     """``n`` distinct gold questions that are not follow-ups, alternating Arabic and English while both last.
 

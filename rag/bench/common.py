@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 GOALS = {
     "ask_over_embed": 1.5,
+    "reader_over_embed": 3.0,
     "build_over_encode": 1.2,
     "build_over_encode_all": 1.2,
     "reindex_unchanged": 0.05,

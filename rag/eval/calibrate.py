@@ -22,7 +22,7 @@ import numpy as np
 
 from rag.answer import AnswerRequest
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.answer.quote_weights import QuoteExample
+from rag.answer.quote_weights import UNREAD, QuoteExample
 from rag.answer.quote_weights import fit as fit_quote_weights
 from rag.answer.refusal import (
     DEFAULT_L2,
@@ -85,7 +85,10 @@ def quote_examples(gold: GoldSet, *, progress: bool = False) -> list[QuoteExampl
             continue
         query = pipeline.prepare(item.question, backend="extractive")
         candidates = answerer.candidates_for(AnswerRequest(query, pipeline.retrieve(query), pipeline.documents))
-        features = np.array([[c.cosine, c.coverage, float(c.cue), c.hit_rank] for c in candidates]).reshape(-1, 4)
+        features = np.array([[c.cosine, c.coverage, float(c.cue), c.hit_rank,
+                              UNREAD if c.reading is None and answerer.reader is not None
+                              else (c.reading.score if c.reading is not None else 0.0)]
+                             for c in candidates]).reshape(-1, 5)
         holds = np.array([contains_answer(c.text, item.answers) for c in candidates], dtype=bool)
         article = item.sources[0] if item.sources else item.id
         out.append(QuoteExample(features, holds, str(gold.path), f"{gold.path}:{article}"))

@@ -466,7 +466,9 @@ def evaluate(
         passages = pipeline.retrieve(answer.query, depth) if answer.query is not None else answer.passages
         records.append(score_question(item, answer, passages, latency_ms))
         log.debug("%s: %s", item.id, records[-1].failed or "ok")
+    refusal = getattr(pipeline.answerer("extractive"), "refusal", pipeline.profile.refusal_model)
     meta = {"k": k, "backend": backend, "model": pipeline.settings.model,
-            "refusal_threshold": dict(pipeline.profile.refusal_model.threshold),
+            "reader": pipeline.reader.name if pipeline.reader is not None else None,
+            "refusal_threshold": dict(refusal.threshold),
             "profile": list(pipeline.profile.calibrated_on)}
     return build_report(records, meta=meta)

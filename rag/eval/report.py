@@ -191,7 +191,7 @@ def markdown_report(report: dict[str, Any], chart: str | None = None) -> str:
     lines.append(
         f"{report.get('n', 0)} questions ({report.get('n_answerable', '?')} answerable, "
         f"{report.get('n_unanswerable', '?')} unanswerable){_turns_note(report)}; k={meta.get('k')}, "
-        f"backend={meta.get('backend')}, model={meta.get('model')}."
+        f"backend={meta.get('backend')}, model={meta.get('model')}, reader={meta.get('reader') or 'off (rules)'}."
     )
     lines += [
         "",

@@ -50,6 +50,8 @@ def index_settings(settings: Settings, model_hash: str) -> dict[str, Any]:
 
     Example: ``index_settings(Settings(), "abc")["chunker"]["chunk_tokens"] == 256``
     """
+    from rag.answer.reader import reader_name  # imports torch: only where the model is loaded anyway
+
     return {
         "format_version": FORMAT_VERSION,
         "model": settings.model,
@@ -66,6 +68,8 @@ def index_settings(settings: Settings, model_hash: str) -> dict[str, Any]:
         "ann": {"kind": settings.ann},
         "vector_store": settings.vector_store,
         "bridge_min_passages": settings.bridge_min_passages,
+        # Recorded, not checked: the reading model answers over any index built with the bundled encoder.
+        "reader": reader_name(settings.reader),
     }
 
 
