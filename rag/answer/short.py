@@ -661,7 +661,8 @@ def appositive_name(question: str, sentence: str, match_text: str | None = None)
         end = start
         while end < j and end - start < 2 and namey(tokens[end], end):
             end += 1
-        span = (start, end) if end > start else None  # "ROLE NAME"
+        # "ROLE NAME"; a name running on into the question's words is the question's own ("رفض سام ألتمان").
+        span = (start, end) if end > start and not (end < j and shared[end]) else None
     if span is None:
         return None
     return tokens[span[0]].start, tokens[span[1] - 1].end

@@ -198,7 +198,8 @@ def test_a_who_question_is_answered_with_the_name_in_the_role(question, sentence
 def test_no_name_in_the_role_no_appositive_name():
     assert appositive_name("من هو الرئيس التنفيذي للشركة؟", "ارتفعت الأسهم 4% بعد الإعلان") is None
     assert appositive_name("كم سنة؟", "سام ألتمان، الرئيس التنفيذي، قال") is None  # not a who-question
-    # A plural adjective after the role is no name ("مسؤولين تنفيذيين").
+    # A name the question itself says is not the answer; nor is a plural adjective after the role.
+    assert appositive_name("من رافق ألتمان في البودكاست الذي رفض فيه المخاوف؟", "رفض سام ألتمان المخاوف") is None
     assert appositive_name("من المسؤول التنفيذي في مايكروسوفت؟", "دفع مسؤولين تنفيذيين في مايكروسوفت مثل كيفن") is None
 
 
