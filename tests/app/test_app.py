@@ -543,6 +543,84 @@ def test_the_questions_a_new_user_tried_behave_as_they_expect(server, browser, p
         chat.close()
 
 
+def understood(answer) -> str:
+    """The "understood as: …" line of an answer bubble ("" when the question was taken as asked)."""
+    line = answer.locator(".understood-as")
+    return line.first.text_content() if line.count() else ""
+
+
+def bold(answer) -> str:
+    """The bold short answer of an answer bubble ("" when it has none)."""
+    line = answer.locator(".short-answer")
+    return line.first.text_content() if line.count() else ""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_follow_ups_are_answered_as_the_questions_they_are(server, browser):
+    """Issue 24's conversations, each in a fresh tab: a follow-up's bold short answer answers what it asks,
+    with how it was understood in small print above it; a turn that names its own subject is taken as asked;
+    a refusal's reason is not carried into the next turn; a who-question is answered with the name."""
+    chat = Chat(browser, server["url"])
+    try:
+        value = chat.ask("ما قيمة صفقة أمازون مع OpenAI؟")
+        assert "38 مليار دولار" in bold(value) and understood(value) == ""
+        duration = chat.ask("وكم مدتها؟")
+        assert "سبع سنوات" in bold(duration) and "38" not in bold(duration)
+        assert understood(duration) == "فُهم السؤال على أنه: كم مدة صفقة أمازون مع OpenAI؟"
+        line = duration.locator(".understood-as").first
+        assert direction(line) == "rtl"
+        assert line.evaluate("el => parseFloat(getComputedStyle(el).fontSize)") < duration.locator(
+            ".short-answer").first.evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
+        shares = chat.ask("كم ارتفعت أسهم أمازون؟")  # names its own subject: asked as it is
+        assert "4%" in bold(shares) and understood(shares) == ""
+    finally:
+        chat.close()
+
+    chat = Chat(browser, server["url"])
+    try:
+        layoffs = chat.ask("كم موظفاً سرّحت أمازون؟")
+        assert "14,000" in bold(layoffs)
+        why = chat.ask("ولماذا؟")
+        assert understood(why) == "فُهم السؤال على أنه: لماذا سرّحت أمازون؟" and "14,000" not in bold(why)
+        chief = chat.ask("ومن هو رئيسها التنفيذي؟")
+        assert understood(chief) == "فُهم السؤال على أنه: من هو رئيس أمازون التنفيذي؟"
+        assert "آندي جاسي" in bold(chief) and "14,000" not in bold(chief)
+    finally:
+        chat.close()
+
+    chat = Chat(browser, server["url"])
+    try:
+        chat.ask("How much is Nvidia investing in OpenAI?")
+        amd = chat.ask("And AMD?")
+        assert understood(amd) == "understood as: How much is AMD investing in OpenAI?" and direction(amd) == "ltr"
+        quotes = amd.text_content().split("According to the articles (quoted in Arabic):")[1]
+        assert "AMD" in quotes.split("»")[0]  # the first quote is about AMD
+    finally:
+        chat.close()
+
+    chat = Chat(browser, server["url"])
+    try:
+        microsoft = chat.ask("What did Microsoft say about the deal?")
+        assert "The articles quote nothing from Microsoft." in microsoft.text_content()
+        when = chat.ask("ومتى أعلن عنها؟")
+        assert "مايكروسوفت" not in when.text_content().split("\n")[0] and "Microsoft" not in when.text_content()
+        assert "لا تنقل المقالات أي تصريح" not in when.text_content()
+        assert "يوم الاثنين" in when.text_content()  # the quote that answers it
+    finally:
+        chat.close()
+
+    chat = Chat(browser, server["url"])
+    try:
+        ceo = chat.ask("من هو الرئيس التنفيذي لشركة OpenAI؟")
+        assert bold(ceo) == "«سام ألتمان»"
+        english = chat.ask("Who is OpenAI's CEO?")
+        assert bold(english) == "«سام ألتمان» (quoted in Arabic)" and understood(english) == ""
+        assert chat.dialogs == []
+    finally:
+        chat.close()
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_markup_in_articles_and_questions_never_runs(server, browser, pipeline):
