@@ -668,6 +668,48 @@ def appositive_name(question: str, sentence: str, match_text: str | None = None)
     return tokens[span[0]].start, tokens[span[1] - 1].end
 
 
+#: A why-question: "لماذا", "ما سبب", "why", "what is the reason".
+_WHY_QUESTION = re.compile(r"(?:^|\s)[وف]?لماذا\b|(?:^|\s)[وف]?ما (?:هو |هي )?(?:ال)?(?:سبب|اسباب|دافع)"
+                           r"|^(?:and |so |but )?why\b|\bwhat (?:is|was|are|were) the reasons?\b|\bfor what reason\b")
+#: Words that give a reason for what comes before them ("بسبب", "لأن", "حيث إن", "because", "due to").
+_BECAUSE = _forms("بسبب لأن لان لأنه لانه لأنها لانها بدافع نظرا بفضل جراء because due owing")
+_BECAUSE_PAIRS = (("حيث", "ان"), ("حيث", "إن"), ("اذ", "ان"), ("as", "a"), ("in", "order"))
+_NEGATIONS = _forms("لم لا ليس ليست لن غير not never no")
+
+
+def asks_why(question: str) -> bool:
+    """Whether the question asks for a reason.
+
+    Example: ``asks_why("ولماذا سرحت أمازون الموظفين؟") is True``
+    """
+    return bool(_WHY_QUESTION.search(" ".join(re.sub(r"[^\w\s]", " ", _n(question)).split())))
+
+
+def reason_answer(sentence: str, max_tokens: int = 10) -> tuple[int, int] | None:
+    """The ``(start, end)`` offsets of the reason a sentence gives: the words after "بسبب", "لأن", "حيث إن",
+    "because"… up to the end of their clause; None when it gives none, or only a reason it denies ("لم تكن
+    بدافع الذكاء الاصطناعي" is no reason).
+
+    Example: ``reason_answer("تراجعت الأسهم بسبب ضعف الطلب.") == (19, 28)`` ("ضعف الطلب")
+    """
+    tokens = _tokens(sentence)
+    for k, t in enumerate(tokens):
+        pair = k + 1 < len(tokens) and (t.norm, tokens[k + 1].norm) in _BECAUSE_PAIRS
+        if not (_in(t, _BECAUSE) or pair):
+            continue
+        if any(_in(x, _NEGATIONS) for x in tokens[max(0, k - 3) : k]):
+            continue
+        start = k + (2 if pair else 1)
+        if start < len(tokens) and tokens[start].norm in ("of", "to", "ان", "إن"):
+            start += 1
+        end = start
+        while end < len(tokens) and end - start < max_tokens and not tokens[end].is_boundary:
+            end += 1
+        if end > start:
+            return tokens[start].start, tokens[end - 1].end
+    return None
+
+
 def _name_run(tokens: list[_Token], segment: tuple[int, int], namey: Callable[..., bool], *,
               at_end: bool) -> tuple[int, int] | None:
     """The name that makes up the end (or the start) of a comma-separated segment: its last (first) two name
@@ -728,7 +770,7 @@ def short_answer_for(
     The span is the reading model's (``span``, offsets in the quote) when given, else the fitted span model's choice
     (``rag.answer.span``) when ``model`` is given, else the rule's.
     A who-question's span is the name the quote gives in the role asked about (``appositive_name``) when it
-    gives one.
+    gives one; a why-question's the reason the quote gives (``reason_answer``), and none when it gives none.
     For an English who/which-name question, when the model's span has no English rendering and the rule's
     span is a name the reader can read (Latin script, or one the question spells; a date or a figure is
     not), the rule's span is taken.
@@ -739,6 +781,8 @@ def short_answer_for(
         pass
     elif named := appositive_name(question, citation.quote, match_text):
         span = named  # a who-question: the name in the role asked about
+    elif asks_why(question):
+        span = reason_answer(citation.quote)  # the reason the quote gives; none when it gives none
     elif model is not None:
         span = model.choose(question, citation.quote, match_text)
     else:

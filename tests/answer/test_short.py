@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.short import appositive_name, counts_what_is_asked, question_type, short_answer, short_answer_for
+from rag.answer.short import (
+    appositive_name,
+    asks_why,
+    counts_what_is_asked,
+    question_type,
+    reason_answer,
+    short_answer,
+    short_answer_for,
+)
 from rag.types import Citation
 
 
@@ -210,3 +218,29 @@ def test_the_short_answer_of_a_who_question_is_the_name_whatever_the_span_model(
     citation = Citation(1, "a.txt", "t", quote, 100, 100 + len(quote), 1.0)
     short = short_answer_for("من هو الرئيس التنفيذي لشركة OpenAI؟", "ar", citation, model=default_model())
     assert short is not None and short.text == "سام ألتمان" and (short.start, short.end) == (100, 110)
+
+
+@pytest.mark.parametrize(("sentence", "reason"), [
+    ("تراجعت الأسهم بسبب ضعف الطلب.", "ضعف الطلب"),
+    ("أثارت الاتفاقيات مخاوف المستثمرين، حيث إن OpenAI لم تحقق أرباحًا بعد، ولا تستطيع الدفع",
+     "OpenAI لم تحقق أرباحًا بعد"),
+    ("Shares fell because demand was weak, analysts said", "demand was weak"),
+    ("The plant closed due to the strike.", "the strike"),
+    ("بأن هذه التخفيضات لم تكن بدافع الذكاء الاصطناعي", None),  # a reason denied is none
+    ("قامت أمازون بتسريح 14,000 موظف قبل أيام", None),
+])
+def test_the_reason_a_sentence_gives(sentence, reason):
+    span = reason_answer(sentence)
+    assert (sentence[span[0] : span[1]] if span else None) == reason
+
+
+def test_a_why_question_is_answered_with_the_reason_or_not_at_all():
+    """"ولماذا؟" after the layoffs was answered in bold with another clause of the quote: a why-question's
+    short answer is the reason the quote gives, and there is none when it gives none."""
+    assert asks_why("لماذا سرّحت أمازون؟") and asks_why("What is the reason?") and not asks_why("من هو؟")
+    quote = "قامت أمازون بتسريح 14,000 موظف، وارتفعت أسهم أمازون بشكل كبير في وول ستريت"
+    citation = Citation(1, "a.txt", "t", quote, 0, len(quote), 1.0)
+    assert short_answer_for("لماذا سرّحت أمازون؟", "ar", citation) is None
+    quote = "سرّحت أمازون 14,000 موظف بسبب خفض التكاليف."
+    citation = Citation(1, "a.txt", "t", quote, 0, len(quote), 1.0)
+    assert short_answer_for("Why did Amazon lay off employees?", "en", citation).text == "خفض التكاليف"
