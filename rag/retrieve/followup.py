@@ -9,6 +9,7 @@ and its language): "كم مدة صفقة أمازون مع OpenAI؟". Grammar on
   "عن X", "its CEO" -> "X's CEO"), as is a definite noun that names it again ("الصفقة", "the deal");
 - a bare question ("ولماذا؟", "And when?", "ومتى أعلنت؟") takes the earlier question's clause or subject;
 - an elliptical turn ("And AMD?", "وماذا عن مايكروسوفت؟") is the earlier question about the new name;
+- a turn that only points back ("وحتى متى استمر ذلك؟", "Who estimated that?") gets the earlier clause in brackets;
 - a turn that names enough on its own is left as it is, and so is any turn with no earlier question.
 
 A chat model, where the backend has one, rewrites the follow-up instead (``rewrite_follow_up``).
@@ -70,6 +71,8 @@ def is_follow_up(question: str, profile: Profile | None = None) -> bool:
         return bool(norm.strip())
     if len(norm.split()) <= 2 and norm[:1] in "وف":  # "ومدتها؟", "وأمازون؟", "والمدة؟"
         return True
+    if norm[:1] in "وف" and any(_questioning(w, "ar") or _n(w)[1:] in _AR_QUESTION for w in norm.split()[:3]):
+        return True  # "وبحلول أي عام؟", "وحتى متى استمر ذلك؟", "ولأي قناة تحدث؟"
     return bool(_AR_LEAD.search(norm) or _EN_LEAD.search(norm) or _EN_PRONOUN.search(norm)
                 or (len(content) <= profile.followup_pronoun_max_terms and _AR_PRONOUN.search(norm)))
 
@@ -122,7 +125,12 @@ def _resolve(question: str, earlier: str, profile: Profile | None, translate: Tr
         replaced = _replace_references(asked, frame.subject, language)
         if replaced != asked:
             return _sentence(replaced, language)
-    content = [w for w in asked if not _asking(w, language)]
+    counted = {asked[k + 1] for k, w in enumerate(asked[:-1]) if _n(w) in ("كم", "بكم") and _counted_noun(asked[k + 1])}
+    content = [w for w in asked if not _asking(w, language) and w not in counted]  # "كم سنة" asks, names nothing
+    pointed = [w for w in asked if _n(w) in _DEMONSTRATIVES]
+    if pointed and (frame.clause or frame.subject):  # "وحتى متى استمر ذلك؟": that is what was asked before
+        context = [w for w in frame.clause or frame.subject if _n(w) not in _DEMONSTRATIVES]
+        return f"{_sentence(asked, language)} ({' '.join(context)})"
     if len(content) > 1 or not (frame.subject or frame.clause):
         return question  # it names what it asks about
     if not content:  # "ولماذا؟", "And when?": the earlier question's clause asked anew
@@ -160,7 +168,7 @@ def _sentence(words: Sequence[str], language: str) -> str:
 # complete them ("how much"), and auxiliaries.
 _AR_QUESTION = frozenset("ما ماذا من متي كم كيف اين لماذا لما هل اي ايه ممن لمن بكم بماذا باي لاي".split())
 _AR_COPULA = frozenset("هو هي هم هما".split())
-_AR_BEFORE_QUESTION = frozenset("في الي من".split())  # "في أي عام", "إلى أين", "من أين"
+_AR_BEFORE_QUESTION = frozenset("في الي من منذ حتي بحلول".split())  # "في أي عام", "إلى أين", "منذ متى"
 _EN_QUESTION = frozenset("what which who whom whose when where why how".split())
 _EN_HOW = frozenset("much many long old far big large often soon".split())
 _EN_AUX = frozenset("is are was were did does do has have had will would can could should".split())
@@ -205,8 +213,9 @@ def _drop_lead(words: list[str], language: str) -> list[str]:
     if language == "ar":
         if first in ("و", "ف", "ثم"):
             return words[1:]
-        if first[:1] in "وف" and (first[1:] in _AR_QUESTION or first[1:] in _AR_BEFORE_QUESTION):
-            return [words[0][1:], *words[1:]]
+        if first[:1] in "وف" and (first[1:] in _AR_QUESTION or first[1:] in _AR_BEFORE_QUESTION
+                                  or first[1:] in stopwords() or _without_conjunction(words[0]) != words[0]):
+            return [words[0][1:], *words[1:]]  # "وكم", "وحتى", "وبحلول"
         return words
     if first in ("and", "so", "but", "also", "then", "ok", "okay"):
         return _drop_lead(words[1:], language)
@@ -261,7 +270,7 @@ def parse_frame(question: str) -> Frame:
     if speaker is not None:  # "what did X say about Y": Y is the subject, X the name that "And Z?" replaces
         spoken = _words(speaker)
         at = _find(words, spoken)
-        about = [i for i, w in enumerate(words) if _n(w) in ("عن", "حول", "بشان", "about", "on", "regarding")
+        about = [i for i, w in enumerate(words) if _n(w) in ("عن", "علي", "حول", "بشان", "about", "on", "regarding")
                  and at is not None and i >= at[1]]
         subject = words[about[0] + 1 :] if about else tuple(spoken)
         return Frame(language, words, opener, clause, tuple(subject), at)
@@ -273,15 +282,18 @@ def _parse_arabic(words: list[str]) -> tuple[tuple[str, ...], tuple[str, ...], t
     verbal = False
     while i < len(words):
         n = _n(words[i])
-        if n in _AR_BEFORE_QUESTION and i + 1 < len(words) and _n(words[i + 1]) in ("اي", "اين", "ايه"):
-            i += 1
-        elif n in _AR_QUESTION:
+        if n in _AR_BEFORE_QUESTION and i + 1 < len(words) and _n(words[i + 1]) in ("اي", "اين", "ايه", "متي"):
+            i += 1  # the preposition; its question word is read next
+            continue
+        if n in _AR_QUESTION:
             # "ما قيمة X" and "من هو X" ask about a noun; "متى أعلنت X" and "كم موظفا سرحت X" about a clause.
             verbal = verbal or n not in ("ما", "من", "اي", "ايه", "ممن", "لمن")
             if n == "كم" and i + 1 < len(words) and _n(words[i + 1]) == "من":
                 i += 1
             if n in ("كم", "بكم") and i + 1 < len(words) and _counted_noun(words[i + 1]):
                 i += 1
+            if n in ("اي", "ايه", "باي", "لاي") and i + 2 < len(words):  # "أي شركة وقعت X", "في أي عام تأسست X"
+                i, verbal = i + 1, True
         elif n in _AR_COPULA:
             verbal = False
         else:
@@ -289,8 +301,8 @@ def _parse_arabic(words: list[str]) -> tuple[tuple[str, ...], tuple[str, ...], t
         i += 1
     opener, clause = tuple(words[:i]), tuple(words[i:])
     rest = list(clause)
-    if rest and _n(rest[0]) in _AR_ASKED_NOUNS:
-        return opener, clause, tuple(rest[1:])
+    if rest and _n(rest[0]) in _AR_ASKED_NOUNS:  # "ما قيمة X": a bare "وكم سنة؟" asks about X, not its value
+        return opener, tuple(rest[1:]), tuple(rest[1:])
     if rest and _n(rest[0]).startswith("ال"):
         verbal = False
     if not verbal:
@@ -335,9 +347,11 @@ def _parse_english(words: list[str]) -> tuple[tuple[str, ...], tuple[str, ...], 
     of = next((k for k in range(len(rest) - 1) if rest[k].lower() == "of" and k > 0
                and rest[k - 1].lower() in _EN_ASKED_NOUNS), None)
     if of is not None:  # "the value of X"
-        return opener, clause, tuple(_until_predicate(rest[of + 1 :]))
+        subject = tuple(_until_predicate(rest[of + 1 :]))
+        return opener, subject, subject
     if copula and not any(_verb_like(w) for w in rest):  # "Who is OpenAI's CEO"
-        return opener, clause, tuple(_until_predicate(rest))
+        subject = tuple(_until_predicate(rest))
+        return opener, subject, subject
     agent = _noun_phrase(rest)
     # The verb's object where it has one ("When did OpenAI announce the deal with Amazon": the deal), the
     # nearest thing a pronoun can refer to; else its subject ("How many employees did Amazon lay off").
@@ -359,9 +373,13 @@ def _until_predicate(words: Sequence[str]) -> list[str]:
 
 def _noun_phrase(words: Sequence[str]) -> list[str]:
     """The noun phrase that opens a clause: a run of capitalized words ("Sam Altman", "OpenAI's"), or a
-    determiner and its noun ("the company")."""
+    determiner and its noun ("the company"); after a verb, its object ("founded Amazon": Amazon)."""
     if not words:
         return []
+    if words[0].lower() in ("all", "both", "half") and len(words) > 1:  # "all the capacity"
+        return [words[0], *_noun_phrase(words[1:])]
+    if words[0].islower() and words[0] not in _EN_DETERMINERS and len(words) > 1:
+        return _noun_phrase(words[1:])
     if words[0][:1].isupper():
         out = [words[0]]
         for w in words[1:]:
@@ -422,6 +440,9 @@ _AR_SUFFIXES = ("هما", "هم", "هن", "ها", "ه")
 #: Nouns whose final ت is their own letter, not a ta marbuta written open before a suffix.
 _OPEN_T = frozenset(_n(w) for w in "وقت بيت صوت موت سبت زيت تحت فوت نبت".split())
 _EN_PRONOUNS = frozenset("it they them he she him".split())
+#: Words that point back at what was said ("ذلك", "هذا التقدير", "that"): the earlier question's clause is
+#: added in brackets when the turn cannot be resolved otherwise.
+_DEMONSTRATIVES = frozenset(_n(w) for w in "ذلك هذا هذه تلك ذاك هؤلاء this that these those".split())
 _EN_POSSESSIVES = frozenset("its their his".split())
 
 
@@ -534,6 +555,8 @@ def _elliptical(words: list[str], language: str) -> list[str] | None:
         rest = [_without_conjunction(words[0]), *words[1:]] if language == "ar" else words
     if language == "ar" and rest and _n(rest[0]) == "بالنسبه":
         rest = rest[1:]
+    if language == "en" and rest:
+        rest = [*rest[:-1], _possessor(rest[-1])]  # "And Nvidia's?": Nvidia
     if language == "ar" and rest and _n(rest[0]).startswith("ل") and len(rest[0]) > 3 and not _n(
             rest[0]).startswith("ال"):
         rest = [rest[0][1:], *rest[1:]]  # "لمايكروسوفت"

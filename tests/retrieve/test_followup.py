@@ -103,6 +103,28 @@ def test_a_follow_up_is_resolved(earlier, question, resolved):
     assert resolve_follow_up(question, [(earlier, "...")]) == resolved
 
 
+@pytest.mark.parametrize(
+    ("earlier", "question", "resolved"),
+    [
+        # A bare question about a value's subject does not carry what was asked of it ("قيمة").
+        ("ما قيمة صفقة أمازون مع OpenAI؟", "وكم سنة؟", "كم سنة صفقة أمازون مع OpenAI؟"),
+        # A conjunction and a preposition before the question word: still a follow-up.
+        ("منذ متى بدأت OpenAI الشراء من مايكروسوفت؟", "وحتى متى استمر ذلك؟",
+         "حتى متى استمر ذلك؟ (بدأت OpenAI الشراء من مايكروسوفت)"),
+        # A word that points back at what was asked about, when nothing else resolves: that, in brackets.
+        ("What is the value of the Amazon deal with OpenAI?", "And who announced that?",
+         "Who announced that? (the Amazon deal with OpenAI)"),
+        # The object of a who-question's verb; a possessive name in an elliptical turn.
+        ("When was Amazon founded?", "Who founded it?", "Who founded Amazon?"),
+        ("How many gigawatts is the AMD deal for?", "And Nvidia's?", "How many gigawatts is the Nvidia deal for?"),
+        # "ماذا قالت X تعليقاً على Y": Y is the subject.
+        ("ماذا قالت مايكروسوفت تعليقاً على صفقة أمازون؟", "ومتى أعلن عنها؟", "متى أعلن عن صفقة أمازون؟"),
+    ],
+)
+def test_more_follow_ups_are_resolved(earlier, question, resolved):
+    assert resolve_follow_up(question, [(earlier, "...")]) == resolved
+
+
 def test_a_speech_question_lends_its_topic_not_its_speaker():
     """"What did X say about Y" then "when was it announced": it is Y; whose words were asked is not carried."""
     assert resolve_follow_up("When was it announced?", [("What did Microsoft say about the deal?", "")]) == (
