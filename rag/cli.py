@@ -361,7 +361,9 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
             raise ConfigError(f"training file {path} does not exist")
     cfg = TrainConfig(
         train=train, valid=args.valid, negatives=args.negatives, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, seed=args.seed, max_examples=args.max_examples, valid_questions=args.valid_questions,
+        lr=args.lr, answer_weight=args.answer_weight, seed=args.seed, max_examples=args.max_examples,
+        max_steps=args.max_steps,
+        valid_questions=args.valid_questions,
         device=device, reader=ReaderConfig(split=args.split, max_len=args.max_len),
     )
     settings = Settings.from_env()
@@ -577,10 +579,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate of the encoder layers (heads: 10x)")
+    p.add_argument("--answer-weight", type=float, default=1.0,
+                   help="weight of the answer head's loss against the span head's (1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", type=int, default=8, help="layers below this stay frozen (of 12; default 8)")
     p.add_argument("--max-len", type=int, default=128, help="tokens per question-sentence input (128)")
     p.add_argument("--max-examples", type=int, help="use at most this many pairs (drawn with --seed)")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (the learning-rate schedule ends there)")
     p.add_argument("--valid-questions", type=int, default=300, help="validate on at most this many (300)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

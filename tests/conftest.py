@@ -76,3 +76,14 @@ def seed_pipeline(seed_index, embedder):
 
     settings, _ = seed_index
     return Pipeline(settings, Index.load(settings.index_dir, settings), embedder)
+
+
+@pytest.fixture(scope="session")
+def rules_pipeline(seed_index, embedder):
+    """The same Pipeline with the reading model off (``RAG_READER=off``): the rules choose and cut the quotes."""
+    from rag.index.index import Index
+    from rag.pipeline import Pipeline
+
+    settings, _ = seed_index
+    settings = settings.with_(reader="off")
+    return Pipeline(settings, Index.load(settings.index_dir, settings), embedder)

@@ -22,6 +22,8 @@ import json
 import logging
 import math
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -42,6 +44,8 @@ CARD_FILE = "reader.json"
 #: weights.
 ENV = "RAG_READER"
 OFF = ("off", "0", "false", "no")
+#: Readings remembered (a few hundred questions' candidates).
+MEMO = 4096
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,11 @@ class ReaderModel(nn.Module):
         start, end = self.span(h).unbind(-1)
         start = start.masked_fill(~mask, -1e4)
         end = end.masked_fill(~mask, -1e4)
-        return self.answer(h[:, 0]).squeeze(-1), start, end
+        # The answer head reads the mean of the tokens, as the encoder was trained to be read (its first token
+        # is no summary: a head on it stayed at the prior in a 300-step run, docs/reader.md).
+        keep = mask.unsqueeze(-1).to(h.dtype)
+        pooled = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+        return self.answer(pooled).squeeze(-1), start, end
 
 
 def lower_forward(bert: Any, ids: torch.Tensor, mask: torch.Tensor, split: int) -> torch.Tensor:
@@ -226,10 +234,27 @@ class Reader:
         self.model = model.eval()
         self.config = config
         self.name = name
+        # The last readings, by question and text: `rag calibrate` and `rag eval` ask a question twice.
+        self._memo: OrderedDict[tuple[str, str], Reading] = OrderedDict()
+        self._lock = threading.Lock()
 
-    @torch.inference_mode()
     def read(self, question: str, texts: Sequence[str], batch_size: int = 16) -> list[Reading]:
         """One ``Reading`` per text: its answer score and best span (the best window's, for a long text)."""
+        with self._lock:
+            known = {t: self._memo[(question, t)] for t in texts if (question, t) in self._memo}
+        todo = [t for t in dict.fromkeys(texts) if t not in known]
+        if todo:
+            for t, r in zip(todo, self._read(question, todo, batch_size), strict=True):
+                known[t] = r
+            with self._lock:
+                for t in todo:
+                    self._memo[(question, t)] = known[t]
+                while len(self._memo) > MEMO:
+                    self._memo.popitem(last=False)
+        return [known[t] for t in texts]
+
+    @torch.inference_mode()
+    def _read(self, question: str, texts: Sequence[str], batch_size: int) -> list[Reading]:
         pairs: list[tuple[int, Pair]] = [(k, p) for k, t in enumerate(texts)
                                          for p in encode_pair(self.tokenizer, question, t, self.config)]
         best: list[Reading] = [Reading(-math.inf) for _ in texts]

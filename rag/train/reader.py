@@ -253,13 +253,16 @@ def _pad(hs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return out, mask
 
 
-def loss_of(model: ReaderModel, hs: Sequence[torch.Tensor], items: Sequence[Encoded], device: str) -> torch.Tensor:
-    """Weighted answer loss (binary cross-entropy) plus, for answerable pairs, the span's start and end loss."""
+def loss_of(model: ReaderModel, hs: Sequence[torch.Tensor], items: Sequence[Encoded], device: str,
+            answer_weight: float = 1.0) -> torch.Tensor:
+    """Weighted answer loss (binary cross-entropy, times ``answer_weight``) plus, for answerable pairs, the span's
+    start and end loss."""
     h, mask = _pad(hs)
     score, start, end = model(h.to(device), mask.to(device))
     label = torch.tensor([it.label for it in items], device=device)
     weight = torch.tensor([it.weight for it in items], device=device)
-    loss = (nn.functional.binary_cross_entropy_with_logits(score, label, reduction="none") * weight).sum()
+    bce = nn.functional.binary_cross_entropy_with_logits(score, label, reduction="none")
+    loss = answer_weight * (bce * weight).sum()
     spans = [i for i, it in enumerate(items) if it.start >= 0]
     if spans:
         idx = torch.tensor(spans, device=device)
@@ -303,8 +306,10 @@ class TrainConfig:
         epochs: Passes over the pairs.
         batch_size: Pairs per step.
         lr: Learning rate of the trained encoder layers (the heads get ten times more).
+        answer_weight: The answer head's loss weighs this much against the span head's.
         seed: Seeds the data, the order and the heads' initialization.
         max_examples: Use at most this many pairs (taken at random), None for all.
+        max_steps: Stop after this many steps (the learning-rate schedule ends there), None for all epochs.
         valid_questions: Validate on at most this many questions.
         device: ``cpu`` or ``cuda``.
     """
@@ -316,8 +321,10 @@ class TrainConfig:
     epochs: int = 1
     batch_size: int = 32
     lr: float = 1e-4
+    answer_weight: float = 1.0
     seed: int = 0
     max_examples: int | None = None
+    max_steps: int | None = None
     valid_questions: int = 300
     device: str = "cpu"
 
@@ -385,14 +392,18 @@ def train_reader(bert: Any, tokenizer: Any, cfg: TrainConfig, out: Path, work: P
     lengths = [len(e.pair.ids) for e in encoded]
     plan = [_batches(lengths, cfg.batch_size, random.Random(cfg.seed + epoch)) for epoch in range(cfg.epochs)]
     total = sum(len(p) for p in plan)
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
     warmup = max(1, total // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
     step, history = 0, []
     ckpt = work / "checkpoint.pt"
+    # A checkpoint of another recipe is not resumed.
+    recipe = json.dumps([key, cfg.epochs, cfg.batch_size, cfg.lr, cfg.answer_weight, total])
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
-        if state.get("key") == key:
+        if state.get("key") == recipe:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -407,15 +418,19 @@ def train_reader(bert: Any, tokenizer: Any, cfg: TrainConfig, out: Path, work: P
     figures: dict[str, float] = {}
     running = None
     for epoch, batches in enumerate(plan):
+        if epoch and done >= total:
+            break
         if done + len(batches) <= step:
             done += len(batches)
             continue
         model.train()
         for b in batches:
+            if step >= total:
+                break
             if done < step:
                 done += 1
                 continue
-            loss = loss_of(model, [hs[i] for i in b], [encoded[i] for i in b], cfg.device)
+            loss = loss_of(model, [hs[i] for i in b], [encoded[i] for i in b], cfg.device, cfg.answer_weight)
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -429,7 +444,7 @@ def train_reader(bert: Any, tokenizer: Any, cfg: TrainConfig, out: Path, work: P
             bar.set_postfix(loss=f"{running:.3f}", epoch=epoch + 1)
             history.append(round(value, 4))
             if step % checkpoint_every == 0:
-                _checkpoint(ckpt, {"key": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                _checkpoint(ckpt, {"key": recipe, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                    "scheduler": scheduler.state_dict(), "step": step, "history": history,
                                    "rng": torch.get_rng_state()})
         model.eval()
@@ -446,7 +461,8 @@ def train_reader(bert: Any, tokenizer: Any, cfg: TrainConfig, out: Path, work: P
         "train": [{"file": Path(p).name, "weight": w} for p, w in cfg.train],
         "valid": Path(cfg.valid).name if cfg.valid else None,
         "pairs": len(encoded), "answering_pairs": sum(e.label > 0 for e in encoded),
-        "negatives": cfg.negatives, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
+        "negatives": cfg.negatives, "epochs": cfg.epochs, "max_steps": cfg.max_steps, "batch_size": cfg.batch_size,
+        "lr": cfg.lr, "answer_weight": cfg.answer_weight,
         "seed": cfg.seed, "steps": step, "device": cfg.device,
         "loss_first_tenth": round(sum(first) / len(first), 4) if history else None,
         "loss_last_tenth": round(sum(last) / len(last), 4) if history else None,
