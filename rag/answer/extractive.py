@@ -119,6 +119,7 @@ class Candidate:
     score: float = 0.0
     sentence: int = 0  # index of the sentence in its passage
     reading: Reading | None = None  # what the reading model made of it (None: not read)
+    rule: float = 0.0  # the score without the reader's logit (the refusal evidence reads it)
 
 
 class ExtractiveAnswerer:
@@ -191,7 +192,7 @@ class ExtractiveAnswerer:
                     c.cue = c.cue and bool(counted)
         w = self.profile.weights
         for c in out:
-            c.score = w.cosine * c.cosine + w.coverage * c.coverage + w.cue * c.cue - w.rank * c.hit_rank
+            c.score = c.rule = w.cosine * c.cosine + w.coverage * c.coverage + w.cue * c.cue - w.rank * c.hit_rank
         out.sort(key=lambda c: -c.score)
         if self.reader is not None and out:
             # The reader reads the best-scored sentences; they rank above the others, by score plus its logit.
@@ -238,14 +239,14 @@ class ExtractiveAnswerer:
                 chosen.append(c)
         chosen = with_antecedent(chosen, ranked)
         unknown = unknown_words(request.question, request.language, self.idf, self.names, self.translate)
-        others = [c.score for c in ranked if c.hit.chunk.doc_id != best.hit.chunk.doc_id]
+        others = [c.rule for c in ranked if c.hit.chunk.doc_id != best.hit.chunk.doc_id]
         passage_terms = set(analyze(best.hit.chunk.text))
         evidence = Evidence(
-            strength=max(c.cosine for c in ranked), best_score=best.score, best_cosine=best.cosine,
+            strength=max(c.cosine for c in ranked), best_score=best.rule, best_cosine=best.cosine,
             coverage=best.coverage,
             passage_coverage=weighted_coverage(query_terms, passage_terms, self.idf),
             agreement=(best.hit.dense_rank or 99) <= 5 and (best.hit.bm25_rank or 99) <= 5,
-            margin=best.score - max(others) if others else 0.0,
+            margin=best.rule - max(others) if others else 0.0,
             cue=cue, cue_met=best.cue, missing_name=self.missing_name(request, chosen),
             unknown_terms=len(unknown), missing_idf=self.missing_idf(query_terms, passage_terms),
             threshold=model.threshold_for(request.language),
