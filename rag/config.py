@@ -77,7 +77,7 @@ class Settings:
     max_question_chars: int = 2000
     max_query_tokens: int = 128  # a longer question is embedded by its first 128 tokens: bounded cost
     max_quotes: int = 2  # sentences quoted by the extractive backend
-    reader: str = ""  # the reading model: "" the shipped weights, "off" the rules alone, or a folder of weights
+    reader: str = "off"  # the reading model: "off" the rules alone, "on" the shipped weights, or a folder of weights
     openai_base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
     openai_model: str | None = None
     openai_api_key: str | None = None

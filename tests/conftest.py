@@ -79,11 +79,11 @@ def seed_pipeline(seed_index, embedder):
 
 
 @pytest.fixture(scope="session")
-def rules_pipeline(seed_index, embedder):
-    """The same Pipeline with the reading model off (``RAG_READER=off``): the rules choose and cut the quotes."""
+def reader_pipeline(seed_index, embedder):
+    """The same Pipeline with the shipped reading model on (``RAG_READER=on``)."""
     from rag.index.index import Index
     from rag.pipeline import Pipeline
 
     settings, _ = seed_index
-    settings = settings.with_(reader="off")
+    settings = settings.with_(reader="on")
     return Pipeline(settings, Index.load(settings.index_dir, settings), embedder)

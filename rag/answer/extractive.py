@@ -232,10 +232,10 @@ class ExtractiveAnswerer:
         for c in ranked[1 : self.max_quotes + 2]:
             if len(chosen) >= self.max_quotes:
                 break
-            # With the reader, a second sentence is quoted when it reads as an answer too.
-            close = (c.reading.score > 0 if c.reading is not None
-                     else c.score >= self.profile.weights.second_ratio * best.score)
-            if close and not _overlaps(c, chosen) and self.adds_to(c, chosen):
+            # A second sentence is quoted when its rule score is close to the best one's (the reader's logit is no
+            # ratio: reading "answers" too often for a second quote; citation precision fell with it).
+            if (c.rule >= self.profile.weights.second_ratio * best.rule and not _overlaps(c, chosen)
+                    and self.adds_to(c, chosen)):
                 chosen.append(c)
         chosen = with_antecedent(chosen, ranked)
         unknown = unknown_words(request.question, request.language, self.idf, self.names, self.translate)

@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 #: The shipped weights and their card, in this package.
 WEIGHTS_FILE = "reader.safetensors"
 CARD_FILE = "reader.json"
-#: The setting (``Settings.reader``, ``$RAG_READER``): ``off`` answers with the rules alone; a folder loads other
-#: weights.
+#: The setting (``Settings.reader``, ``$RAG_READER``): ``off`` (the default) answers with the rules alone, ``on``
+#: reads with the shipped weights, a folder loads other weights.
 ENV = "RAG_READER"
 OFF = ("off", "0", "false", "no")
 #: Readings remembered (a few hundred questions' candidates).
@@ -304,16 +304,16 @@ def shipped_folder() -> Path:
     return Path(str(resources.files("rag.answer")))
 
 
-def reader_folder(setting: str = "") -> Path | None:
-    """Where the reader's weights are: the setting's folder, or the shipped ones when it is empty; None when it
-    is ``off`` or no weights are there (the rules answer alone).
+def reader_folder(setting: str = "off") -> Path | None:
+    """Where the reader's weights are: the shipped ones for ``on``, else the setting's folder; None when it is
+    ``off`` (or empty) or no weights are there (the rules answer alone).
 
     Example: ``reader_folder("off") is None``
     """
     value = setting.strip()
-    if value.lower() in OFF:
+    if not value or value.lower() in OFF:
         return None
-    folder = Path(value) if value else shipped_folder()
+    folder = shipped_folder() if value.lower() == "on" else Path(value)
     return folder if (folder / WEIGHTS_FILE).is_file() else None
 
 
@@ -336,7 +336,7 @@ def load_reader(bert: Any, tokenizer: Any, folder: Path) -> Reader:
     if digest != card.get("sha256"):
         expected = str(card.get("sha256"))[:12]
         raise ModelError(f"reader weights {weights} have SHA-256 {digest[:12]}…, not the {expected}… "
-                         f"its card names: restore them (git checkout -- {weights}, or git lfs pull) or set {ENV}=off")
+                         f"its card names: restore them (git checkout -- {weights}) or set {ENV}=off")
     import copy
 
     layers = [copy.deepcopy(layer) for layer in bert.encoder.layer[config.split :]]
@@ -349,7 +349,7 @@ def load_reader(bert: Any, tokenizer: Any, folder: Path) -> Reader:
     return Reader(bert, tokenizer, model, config, f"{folder.name}/{WEIGHTS_FILE}@{digest[:12]}")
 
 
-def reader_name(setting: str = "") -> str | None:
+def reader_name(setting: str = "off") -> str | None:
     """What reports and the index manifest call the reader in force (its folder, file and hash from its card),
     or None when the rules answer alone."""
     folder = reader_folder(setting)

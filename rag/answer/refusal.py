@@ -33,7 +33,7 @@ FEATURES = (
 #: The shipped models: one fitted with the reading model's score among the features, one without it (for
 #: ``RAG_READER=off`` or an index made with another embedding model).
 DEFAULT_MODEL = "refusal_default.json"
-RULES_MODEL = "refusal_rules.json"
+READER_MODEL = "refusal_reader.json"
 #: L2 regularization of the logistic fit (the shipped model was fitted with it; ``rag calibrate --l2``).
 DEFAULT_L2 = 10.0
 
@@ -128,10 +128,10 @@ class RefusalModel:
         return cls(**values)
 
 
-def default_model(reader: bool = True) -> RefusalModel:
-    """The shipped model (its card, ``fitted_on``, says on what), for answers read by the reading model or, with
-    ``reader=False``, for the rules alone."""
-    name = DEFAULT_MODEL if reader else RULES_MODEL
+def default_model(reader: bool = False) -> RefusalModel:
+    """The shipped model (its card, ``fitted_on``, says on what), for the rules' answers or, with ``reader=True``,
+    for answers read by the reading model."""
+    name = READER_MODEL if reader else DEFAULT_MODEL
     text = resources.files("rag.answer").joinpath(name).read_text(encoding="utf-8")
     return RefusalModel.from_dict(json.loads(text))
 

@@ -67,13 +67,17 @@ def bench_ask(pipeline: Pipeline, questions: Sequence[str], warmup: int = 2) -> 
 
 
 def bench_reader(pipeline: Pipeline, questions: Sequence[str], warmup: int = 2) -> dict[str, Any] | None:
-    """The reading model's time per question, p50, over embedding the question alone, p50 (None without a reader).
+    """The reading model's time per question, p50, over embedding the question alone, p50 (None without shipped
+    weights or with another embedding model).
 
     The reader reads the best-scored sentences of the retrieved passages (``Profile.reader_candidates``); it is
     timed here on as many sentences of each answer's passages, in the order retrieval gave them, which costs what
     the answer stage's own read costs (the same count of sentences of the same passages).
     """
-    reader = pipeline.reader
+    from rag.answer.reader import reader_for
+
+    # The reader is off by default: the bench loads the shipped one on the pipeline's encoder to time it.
+    reader = pipeline.reader or reader_for(pipeline.settings.with_(reader="on"), pipeline.embedder)
     if reader is None:
         return None
     n = pipeline.profile.reader_candidates

@@ -228,14 +228,14 @@ def test_abstains_on_unanswerable_questions(seed_pipeline, question, language):
 
 
 @pytest.mark.slow
-def test_when_question_without_a_date_in_the_articles_weighs_the_unmet_cue(rules_pipeline):
-    # The rules' path (RAG_READER=off): the reader may rank a dated sentence first, the rules the closest one.
-    answer = rules_pipeline.ask("متى ستبني OpenAI مراكز بيانات في الهند؟", backend="extractive")
+def test_when_question_without_a_date_in_the_articles_weighs_the_unmet_cue(seed_pipeline):
+    # The rules' path (the default, RAG_READER=off): the reader may rank a dated sentence first.
+    answer = seed_pipeline.ask("متى ستبني OpenAI مراكز بيانات في الهند؟", backend="extractive")
     ev = answer.evidence
     assert ev.cue == "date" and not ev.cue_met and ev.reader is None
     # An unmet cue is evidence against answering, weighed by the refusal model (a hard rule refused answerable
     # questions whose dates the cue grammar misses, 13 of 14 on XQuAD-dev's validation part).
-    model = rules_pipeline.answerer("extractive").refusal
+    model = seed_pipeline.answerer("extractive").refusal
     met = dataclasses.replace(ev, cue_met=True)
     assert model.p_answerable(features(ev, "ar")) < model.p_answerable(features(met, "ar"))
     assert answer.abstained == (ev.p_answerable < ev.threshold or ev.reason is not None)
@@ -473,18 +473,21 @@ def test_a_best_quote_opening_with_a_pronoun_brings_the_sentence_before_it():
 
 
 @pytest.mark.slow
-def test_the_shipped_reader_reads_and_off_means_the_rules(seed_pipeline, rules_pipeline):
-    assert seed_pipeline.reader is not None and rules_pipeline.reader is None
+def test_the_shipped_reader_reads_and_off_means_the_rules(reader_pipeline, seed_pipeline):
+    rules_pipeline = seed_pipeline
+    assert reader_pipeline.reader is not None and rules_pipeline.reader is None
+    assert reader_pipeline.answerer("extractive").refusal.features[-1] == "english_reader"
+    assert "reader" not in rules_pipeline.answerer("extractive").refusal.features
     question = "ما قيمة صفقة أمازون مع OpenAI؟"
-    read, ruled = seed_pipeline.ask(question), rules_pipeline.ask(question)
+    read, ruled = reader_pipeline.ask(question), rules_pipeline.ask(question)
     assert read.evidence is not None and read.evidence.reader is not None
     assert ruled.evidence is not None and ruled.evidence.reader is None
-    for answer, pipeline in ((read, seed_pipeline), (ruled, rules_pipeline)):
+    for answer, pipeline in ((read, reader_pipeline), (ruled, rules_pipeline)):
         assert not answer.abstained
         _check_citations(answer, pipeline.documents)
         short = answer.short_answer
         assert short is not None and "38" in short.text
         assert pipeline.documents[short.doc_id].text[short.start : short.end] == short.text
     # A question the articles cannot answer reads as no answer on every sentence.
-    france = seed_pipeline.ask("What is the capital of France?")
+    france = reader_pipeline.ask("What is the capital of France?")
     assert france.abstained and france.evidence is not None and (france.evidence.reader or 0) < 0

@@ -109,9 +109,9 @@ def test_damaged_weights_are_refused_with_what_to_do(bert_and_tokenizer, tmp_pat
 
 
 def test_reader_off_or_missing_means_the_rules(tmp_path):
-    assert reader_folder("off") is None and reader_folder("OFF ") is None
-    assert reader_name("off") is None
+    assert reader_folder("off") is None and reader_folder("OFF ") is None and reader_folder("") is None
+    assert reader_name("off") is None and Settings().reader == "off"  # the rules answer by default
     assert reader_folder(str(tmp_path)) is None  # no weights there
-    assert Settings.from_env({"RAG_READER": "off"}).reader == "off"
-    assert reader_folder("") == shipped_folder()  # the shipped weights are in the repository
-    assert (reader_name("") or "").startswith("answer/reader.safetensors@")
+    assert Settings.from_env({"RAG_READER": "on"}).reader == "on"
+    assert reader_folder("on") == shipped_folder()  # the shipped weights are in the repository
+    assert (reader_name("on") or "").startswith("answer/reader.safetensors@")
