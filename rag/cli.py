@@ -372,9 +372,9 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     def on_epoch(epoch: int, figures: dict) -> None:
         print(f"epoch {epoch}: " + ", ".join(f"{k} {v}" for k, v in figures.items()), file=sys.stderr, flush=True)
 
+    command = "rag train reader " + " ".join(sys.argv[3:] if sys.argv[1:3] == ["train", "reader"] else [])
     card = train_reader(model[0].auto_model, model.tokenizer, cfg, args.out, args.work, resume=not args.no_resume,
-                        progress=_progress() or args.progress, on_epoch=on_epoch)
-    card["command"] = "rag train reader " + " ".join(sys.argv[3:] if sys.argv[1:3] == ["train", "reader"] else [])
+                        progress=_progress() or args.progress, on_epoch=on_epoch, command=command)
     print(json.dumps(card, ensure_ascii=False, indent=None if args.json else 2))
     return 0
 

