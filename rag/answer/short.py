@@ -596,7 +596,7 @@ _BEFORE_NAMES = _forms(
     "اعتبر واعتبر يتحدث تحدث أشار وأشار said says told added wrote"
 )
 #: Connectives that tie a role to its owner ("الرئيس التنفيذي لشركة X", "the chief executive of X").
-_ROLE_LINKS = _forms("ل لـ لشركة لمجموعة of at in")
+_ROLE_LINKS = _forms("ل لـ لشركة لمجموعة باسم of at in")  # باسم: "المتحدث باسم X", the spokesman of X
 _COMMAS = frozenset("،,")
 
 
@@ -777,6 +777,7 @@ def short_answer_for(
 
     Example: ``short_answer_for("كم سنة؟", "ar", citation).text == "سبع سنوات"`` for a quote holding it.
     """
+    ruled = False  # whether the span is the rule's own
     if span is not None:  # the reading model's span
         pass
     elif named := appositive_name(question, citation.quote, match_text):
@@ -786,12 +787,12 @@ def short_answer_for(
     elif model is not None:
         span = model.choose(question, citation.quote, match_text)
     else:
-        span = short_answer(question, citation.quote, match_text=match_text)
+        span, ruled = short_answer(question, citation.quote, match_text=match_text), True
     if span is None:
         return None
     text = citation.quote[span[0] : span[1]]
     english = english_rendering(question, text) if language == "en" else None
-    if language == "en" and english is None and model is not None and question_type(question) == "name":
+    if language == "en" and english is None and not ruled and question_type(question) == "name":
         rule = short_answer(question, citation.quote, match_text=match_text)
         # Only a name answers a name question: the rule's span may be a date the renderer would also write.
         rule_english = name_rendering(question, citation.quote[rule[0] : rule[1]]) if rule is not None else None
